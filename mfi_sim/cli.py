@@ -1,0 +1,155 @@
+"""The `mfi-sim` command: the only place that prints or exits (SPEC 2.1)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import __version__, codes
+from .errors import MfiSimError, OptionError, ScenarioError
+from .units import parse_duration
+
+EXIT_OK, EXIT_TEST_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _duration(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be longer than zero")
+    return value
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="mfi-sim", description="Simulate an outbound connector queue when delivery fails, and "
+                                            "the mail-flow-intelligence alerts it raises.")
+    p.add_argument("--version", action="version", version=f"mfi-sim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario and print what happened")
+    run.add_argument("scenario", help="a scenario file, or the name of a bundled scenario (see `list`)")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--duration", type=_duration, help="override the simulated duration, e.g. 36h")
+    run.add_argument("--json", metavar="PATH", help="write the result as JSON (SPEC 2.3)")
+    run.add_argument("--events", metavar="PATH", help="write message-trace events as JSON Lines (SPEC 2.4)")
+    run.add_argument("--ndr-dir", metavar="DIR", help="write every NDR and delay notice as an .eml file")
+    run.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    val = sub.add_parser("validate", help="check scenario files without running them")
+    val.add_argument("scenarios", nargs="+")
+
+    sub.add_parser("list", help="list the bundled scenarios")
+
+    exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
+    exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _run, "validate": _validate, "list": _list, "explain": _explain}[args.command](args)
+    except (ScenarioError, OptionError) as exc:
+        print(f"mfi-sim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("mfi-sim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MfiSimError as exc:
+        print(f"mfi-sim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"mfi-sim: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .output.atomic import write_atomic
+    from .output.events import EventWriter
+    from .output.json_result import result_json
+    from .output.ndr_files import NdrDirectory
+    from .output.terminal import story_text, summary_text
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    events = EventWriter(args.events, scenario) if args.events else None
+    ndrs = NdrDirectory(args.ndr_dir, scenario) if args.ndr_dir else None
+    try:
+        engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=events, on_ndr=ndrs)
+        if events is not None:
+            events.bind(engine.queues)
+        if ndrs is not None:
+            ndrs.bind(engine.queues)
+        if not args.quiet:
+            print(story_text(scenario))
+        result = engine.run()
+        if args.json:
+            write_atomic(args.json, result_json(result))
+        if events is not None:
+            events.close()
+            events = None
+    finally:
+        if events is not None:
+            events.discard()
+    if not args.quiet:
+        print(summary_text(result), end="")
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .scenario import load_scenario
+
+    bad = 0
+    for ref in args.scenarios:
+        try:
+            sc = load_scenario(ref)
+        except ScenarioError as exc:
+            print(f"mfi-sim: error: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        print(f"{ref}: ok ({sc.name})")
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .scenario import bundled_names, load_scenario
+
+    names = bundled_names()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        sc = load_scenario(name)
+        first = " ".join(sc.description.split()).split(". ")[0].rstrip(".")
+        print(f"{name:<{width}}  {sc.name}")
+        if first:
+            print(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder='...')}.")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if args.code:
+        try:
+            entries = [codes.lookup(args.code)]
+        except KeyError:
+            known = ", ".join(c for c in codes.CATALOGUE)
+            raise OptionError(f"unknown code {args.code!r}; known codes: {known}") from None
+    else:
+        entries = list(codes.CATALOGUE.values())
+    print("\n".join(codes.explain_text(e) for e in entries), end="")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""SimPy wiring: the clock, and the processes for faults, admin actions, certificate expiry and evaluation.
+
+Queues advance lazily (queue.py); every process here first brings all queues to `env.now` (`sync`), then
+changes the world or takes a snapshot, so the world only changes at instants every queue has reached.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import simpy
+
+from . import __version__
+from .faults import FaultSchedule, ScheduledFault
+from .queue import ConnectorQueue
+from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, TraceSink
+from .retry import get_policy
+from .scenario.schema import Action, Scenario
+from .traffic import ArrivalFeed, MergedFeed
+from .units import format_duration
+from .world.state import WorldState
+
+__all__ = ["Engine", "Result", "simulate", "stream_rng"]
+
+
+def stream_rng(seed: int, purpose: str) -> random.Random:
+    """One independent random stream per purpose, seeded from the scenario seed (stable across processes:
+    string seeds go through SHA-512, not through hash())."""
+    return random.Random(f"mfi-sim:{seed}:{purpose}")
+
+
+@dataclass
+class Result:
+    """Everything a run produced; outputs (JSON, terminal, HTML) are functions of this."""
+
+    scenario: Scenario
+    seed: int
+    duration: float
+    version: str
+    queues: list[ConnectorQueue]
+    recorder: Recorder
+    latency: LatencyHistogram
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def start(self) -> datetime:
+        return self.scenario.start
+
+
+class Engine:
+    """Builds the world and queues of a scenario and runs them on a SimPy clock."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, duration: float | None = None,
+                 trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.duration = scenario.duration if duration is None else duration
+        self.trace = trace
+        self.env = simpy.Environment()
+        self.recorder = Recorder()
+        self.faults = FaultSchedule(scenario.faults, stream_rng(self.seed, "faults"))
+        self.world = WorldState(scenario, self.faults)
+        tenant = scenario.tenant
+        policy = get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
+        self.queues: list[ConnectorQueue] = []
+        for ci, conn in enumerate(scenario.connectors):
+            streams = tuple(t for t in scenario.traffic if t.to in conn.recipient_domains)
+            feeds = [(si, ArrivalFeed(t, stream_rng(self.seed, f"traffic:{scenario.traffic.index(t)}"),
+                                      self.duration)) for si, t in enumerate(streams)]
+            self.queues.append(ConnectorQueue(
+                ci, conn, self.world, streams, MergedFeed(feeds), policy, tenant.message_expiration,
+                tenant.delay_notification, scenario.alerts.queued_for, stream_rng(self.seed, f"connector:{ci}"),
+                self.recorder, trace, on_ndr))
+        self._by_name = {q.name: q for q in self.queues}
+
+    # ------------------------------------------------------------------------------------------ clock
+    def sync(self) -> None:
+        """Brings every queue to the current instant."""
+        now = self.env.now
+        for q in self.queues:
+            q.advance(now)
+        if self.trace is not None:
+            self.trace.flush(now)
+
+    def snapshot(self) -> list[QueueSnapshot]:
+        """The state of every queue now (call after sync)."""
+        t = self.env.now
+        out = []
+        for q in self.queues:
+            c = q.counters
+            last = q.last if (q.failures or q.retry_at is not None or q.pending_fail < math.inf) else None
+            out.append(QueueSnapshot(
+                t=t, connector=q.name, status=q.status(), queued_messages=q.queued_messages(),
+                queued_recipients=c.queued, aged_messages=q.aged_messages(), oldest_arrival=q.oldest_arrival(),
+                last_error=last.last_error if last else None, last_error_code=last.code if last else None,
+                last_server=last.server_name if last else None, last_ip=last.ip if last else None,
+                retry_count=q.failures, first_retry=q.first_retry, last_retry=q.last_retry,
+                next_retry=q.retry_at if q.retry_at is not None and q.retry_at > t else None,
+                received=c.received, delivered=c.delivered, ndr=c.ndr, rejected=c.rejected, expired=q.expired))
+        return out
+
+    # ------------------------------------------------------------------------------------------ processes
+    def _evaluator(self) -> Generator[simpy.Event, None, None]:
+        every = self.scenario.alerts.evaluate_every
+        while True:
+            self.sync()
+            self.recorder.snapshot(self.snapshot())
+            yield self.env.timeout(every)
+
+    def _fault_window(self, sf: ScheduledFault) -> Generator[simpy.Event, None, None]:
+        f = sf.fault
+        yield self.env.timeout(sf.start)
+        self.sync()
+        what = f.kind.replace("_", " ")
+        detail = f" ({f.error})" if f.error else (f" at {f.stage}" if f.stage else "")
+        chance = f", {f.probability:.0%} of attempts" if f.probability < 1 else ""
+        self.recorder.note(self.env.now, "fault_start", None, f"Fault starts: {what}{detail} on {f.target}{chance}")
+        if math.isinf(sf.end):
+            return
+        planned = sf.end
+        yield self.env.timeout(planned - self.env.now)
+        if sf.end == planned:   # not cleared earlier by an admin
+            self.sync()
+            self.recorder.note(self.env.now, "fault_end", None, f"Fault ends: {what}{detail} on {f.target}")
+
+    def _certificate_expiry(self, address: str, not_after: float) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(not_after)
+        server = self.world.server(address)
+        if server is None or server.certificate is None or server.certificate.not_after != not_after:
+            return   # renewed in the meantime
+        self.sync()
+        self.recorder.note(self.env.now, "certificate_expired", None,
+                           f"The certificate of {server.config.hostname} ({address}) expires now")
+
+    def _action(self, action: Action) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(action.at)
+        self.sync()
+        now = self.env.now
+        note = self.recorder.note
+        if action.do == "fix_now":
+            q = self._by_name[action.connector or ""]
+            delay = self.scenario.tenant.fix_now_delay
+            note(now, "action", q.name, f"Admin clicks Fix now on '{q.name}'; the change takes effect in "
+                                        f"{format_duration(delay)}")
+            yield self.env.timeout(delay)
+            self.sync()
+            q.apply_fix_now(self.env.now)
+        elif action.do in ("disable_connector", "enable_connector"):
+            q = self._by_name[action.connector or ""]
+            on = action.do == "enable_connector"
+            q.set_enabled(on)
+            note(now, "action", q.name, f"Admin turns connector '{q.name}' {'on' if on else 'off'}")
+        elif action.do == "set_smart_hosts":
+            q = self._by_name[action.connector or ""]
+            q.set_smart_hosts(action.smart_hosts)
+            note(now, "action", q.name, f"Admin sets the smart hosts of '{q.name}' to {', '.join(action.smart_hosts)}")
+        elif action.do == "set_dns_record":
+            self.world.resolver.set_record(action.name or "", action.type or "A", action.value or "", action.ttl)
+            note(now, "action", None, f"Admin changes DNS: {action.name} {action.type} {action.value} "
+                                      f"(TTL {action.ttl} s); resolvers may keep the old answer until it expires")
+        elif action.do == "renew_certificate":
+            server = self.world.server(action.target or "")
+            assert server is not None and action.not_after is not None
+            server.renew(action.not_after, action.names, now)
+            note(now, "action", None, f"Admin installs a renewed certificate on {server.config.hostname} "
+                                      f"({server.address})")
+            if action.not_after < self.duration:
+                self.env.process(self._certificate_expiry(server.address, action.not_after))
+        elif action.do == "clear_fault":
+            index = action.fault or 0
+            sf = self.faults.faults[index]
+            active = self.faults.clear(index, now)
+            f = sf.fault
+            note(now, "action", None, f"Admin clears fault {index} ({f.kind.replace('_', ' ')} on {f.target})"
+                                      + ("" if active else " (it was not in force)"))
+
+    # ------------------------------------------------------------------------------------------ run
+    def run(self) -> Result:
+        env = self.env
+        for sf in self.faults.faults:
+            if sf.start < self.duration:
+                env.process(self._fault_window(sf))
+        for (address, _), server in self.world.servers.items():
+            cert = server.certificate
+            if cert is not None and 0 < cert.not_after < self.duration:
+                env.process(self._certificate_expiry(address, cert.not_after))
+        for action in self.scenario.actions:
+            if action.at <= self.duration:
+                env.process(self._action(action))
+        env.process(self._evaluator())
+        env.run(until=self.duration)
+        self.sync()
+        if not self.recorder.snapshots or self.recorder.snapshots[-1].t < env.now:
+            self.recorder.snapshot(self.snapshot())
+        latency = LatencyHistogram()
+        for q in self.queues:
+            latency.merge(q.latency)
+        return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency)
+
+
+def simulate(scenario: Scenario, seed: int | None = None, duration: float | None = None,
+             trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None) -> Result:
+    """Runs a scenario and returns its Result."""
+    return Engine(scenario, seed, duration, trace, on_ndr).run()

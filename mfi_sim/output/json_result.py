@@ -1,0 +1,58 @@
+"""`--json`: the run's result with the keys of SPEC 2.3, as a pure function of the Result."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..engine import Result
+from ..units import iso_at
+
+__all__ = ["result_dict", "result_json"]
+
+
+def _r(x: float) -> float:
+    return round(x, 3)
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    """The JSON document of a run: summary, per-connector figures, alerts, NDR counts."""
+    sc = result.scenario
+    queues = result.queues
+    total = {k: sum(getattr(q.counters, k) for q in queues) for k in
+             ("received", "delivered", "ndr", "rejected", "attempts")}
+    by_status: dict[str, int] = {}
+    for q in queues:
+        for status, n in q.counters.ndr_by_status.items():
+            by_status[status] = by_status.get(status, 0) + n
+    lat = result.latency
+    connectors = []
+    for q in queues:
+        c = q.counters
+        last = q.last
+        connectors.append({
+            "name": q.name, "status_at_end": q.status(), "received": c.received, "delivered": c.delivered,
+            "ndr": c.ndr, "rejected": c.rejected, "queued_at_end": c.queued, "max_queue_depth": c.max_queue_depth,
+            "last_error": last.last_error if last else None, "last_error_code": last.code if last else None,
+            "codes_seen": dict(sorted(c.codes_seen.items())), "attempts": c.attempts,
+            "delay_notifications": c.delay_dsns, "expired": q.expired,
+        })
+    alerts = result.extra.get("alerts", [])
+    return {
+        "scenario": sc.name, "seed": result.seed, "start": iso_at(sc.start, 0.0), "duration_s": _r(result.duration),
+        "version": result.version,
+        "summary": {
+            **{k: total[k] for k in ("received", "delivered", "ndr", "rejected")},
+            "queued_at_end": sum(q.counters.queued for q in queues), "attempts": total["attempts"],
+            "max_queue_depth": max((q.counters.max_queue_depth for q in queues), default=0),
+            "latency_s": {"p50": _r(lat.percentile(0.50)), "p95": _r(lat.percentile(0.95)),
+                          "p99": _r(lat.percentile(0.99)), "max": _r(lat.max)},
+        },
+        "connectors": connectors,
+        "alerts": alerts,
+        "ndrs": {"count": total["ndr"], "by_status": dict(sorted(by_status.items()))},
+    }
+
+
+def result_json(result: Result) -> str:
+    """The JSON text, stable byte for byte for the same run."""
+    return json.dumps(result_dict(result), indent=2, ensure_ascii=False, sort_keys=False) + "\n"

@@ -1,0 +1,65 @@
+"""`--ndr-dir`: every non-delivery report and delay notice as an RFC 3464 .eml file."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from .. import dsn
+from ..messages import message_id, recipient, sender
+from ..queue import ConnectorQueue
+from ..records import NdrRecord
+from ..scenario.schema import Scenario
+from .atomic import write_atomic
+
+__all__ = ["NdrDirectory", "REPORTING_MTA"]
+
+#: The host name the simulated service reports itself as (Reporting-MTA).
+REPORTING_MTA = "outbound.mfi-sim.protection.example"
+
+
+class NdrDirectory:
+    """Receives NdrRecords from the queues and writes each as `<message>-ndr-N.eml` / `-delay-N.eml`."""
+
+    def __init__(self, directory: str | Path, scenario: Scenario) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.scenario = scenario
+        self.queues: list[ConnectorQueue] = []
+        self.written = 0
+
+    def bind(self, queues: list[ConnectorQueue]) -> None:
+        self.queues = queues
+
+    def __call__(self, rec: NdrRecord) -> None:
+        sc = self.scenario
+        q = self.queues[rec.connector]
+        store = q.store
+        tenant = sc.tenant.domain
+        stream = q.streams[store.stream[rec.number]]
+        invalid = store.invalid[rec.number]
+
+        def addr(i: int) -> str:
+            return recipient(rec.connector, rec.number, i, i < invalid, stream.to)
+
+        def when(t: float | None):  # type: ignore[no-untyped-def]
+            return sc.start + timedelta(seconds=t) if t is not None else None
+
+        mid = message_id(rec.connector, rec.number, tenant)
+        original = dsn.OriginalMessage(
+            message_id=mid, sender=sender(rec.number, tenant),
+            recipients=tuple(addr(i) for i in range(stream.recipients_per_message)),
+            subject=f"Message {rec.number} for {stream.to}", date=when(store.arrival[rec.number]),
+            size=stream.message_size)
+        action = "delayed" if rec.delayed else "failed"
+        rcpts = [dsn.RecipientStatus(address=addr(i), action=action, status=status, diagnostic=reply,
+                                     remote_mta=rec.remote, last_attempt=when(rec.last_attempt),
+                                     will_retry_until=when(rec.retry_until) if rec.delayed else None)
+                 for i, status, reply in rec.recipients]
+        self.written += 1
+        kind = "delay" if rec.delayed else "ndr"
+        dsn_id = f"<{kind}-{rec.connector:02d}{rec.number:09d}-{self.written}@{REPORTING_MTA}>"
+        build = dsn.build_delay_notice if rec.delayed else dsn.build_ndr
+        msg = build(original, rcpts, reporting_mta=REPORTING_MTA, created=when(rec.t), dsn_message_id=dsn_id,
+                    postmaster=f"postmaster@{tenant}")
+        name = f"{rec.connector:02d}-{rec.number:09d}-{kind}-{self.written}.eml"
+        write_atomic(self.directory / name, dsn.to_bytes(msg))

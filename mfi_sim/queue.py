@@ -1,0 +1,592 @@
+"""The connector queue: arrivals, connections, queue-level Retry, per-message deferral, expiry, delay notices.
+
+The queue advances lazily and exactly: `advance(t)` plays every arrival, attempt, retry and expiry up to `t`
+in time order, as a small event loop over the connector's own state. The engine calls it at every instant the
+world can change (faults, actions, certificate expiry, alert evaluation), so between two calls nothing outside
+the queue changes, and the result does not depend on how often it is called. No SimPy process per message.
+
+Connections are slots; each slot holds an open session (one SMTP connection) that carries up to
+`messages_per_connection` messages back to back while mail is waiting. A connection-level failure puts the
+whole queue into Retry (SPEC 1.2); a recipient-level 4xx defers one message on its own schedule.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from heapq import heappop, heappush, heapreplace
+
+from . import codes
+from .attempt import DELIVERED, DROPPED, FAILED, Outcome, SessionSpec, open_session, send_message, \
+    message_stage_faults
+from .messages import DONE, INVALID_GONE, QUEUED, MessageStore
+from .records import ConnectorCounters, LatencyHistogram, NdrRecord, Recorder, TraceSink
+from .retry import RetryPolicy
+from .scenario.schema import Connector, Traffic
+from .traffic import MergedFeed
+from .world.state import WorldState
+
+__all__ = ["ConnectorQueue", "READY", "ACTIVE", "RETRY", "SUSPENDED"]
+
+READY, ACTIVE, RETRY, SUSPENDED = "Ready", "Active", "Retry", "Suspended"
+INF = math.inf
+
+
+class ConnectorQueue:
+    """One outbound connector's queue and connection pool."""
+
+    def __init__(self, index: int, config: Connector, world: WorldState, streams: tuple[Traffic, ...],
+                 feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notice: float | None,
+                 aged_after: float, rng: random.Random, recorder: Recorder, trace: TraceSink | None = None,
+                 on_ndr: Callable[[NdrRecord], None] | None = None) -> None:
+        self.index = index
+        self.config = config
+        self.name = config.name
+        self.world = world
+        self.spec = SessionSpec(config.smart_hosts, config.use_mx, config.port, config.tls, config.tls_domain)
+        self.streams = streams
+        self.rcpts = [t.recipients_per_message for t in streams]
+        self.invalid_fraction = [t.invalid_recipient_fraction for t in streams]
+        self.feed = feed
+        self.policy = policy
+        self.expiration = expiration
+        self.delay_notice = delay_notice
+        self.aged_after = aged_after
+        self.rng = rng
+        self.recorder = recorder
+        self.trace = trace
+        self.on_ndr = on_ndr
+        self.enabled = config.enabled
+        self.fixed = False
+        self.counters = ConnectorCounters()
+        self.latency = LatencyHistogram()
+        self.store = MessageStore()
+
+        self.now = 0.0
+        self.q: deque[int] = deque()          # waiting messages, by number (= arrival order)
+        self.ready: list[int] = []            # deferred messages whose retry time has come (heap by number)
+        self.deferred: list[tuple[float, int]] = []   # (retry time, number) of deferred messages
+        self.tries: dict[int, int] = {}       # message-level failures of deferred messages
+        k = config.max_connections
+        self.free: list[tuple[float, int]] = [(0.0, i) for i in range(k)]   # (slot free at, slot)
+        self.session: list[Outcome | None] = [None] * k
+        self.left = [0] * k
+
+        self.retry_at: float | None = None    # in Retry until then
+        self.pending_fail = INF               # a failed attempt puts the queue into Retry at this time
+        self.pending_outcome: Outcome | None = None
+        self.failures = 0                     # consecutive connection-level failures (queue retries)
+        self.first_retry: float | None = None
+        self.last_retry: float | None = None
+        self.last: Outcome | None = None      # the last connection-level failure
+        self.last_error_time: float | None = None
+        self._first_failure_at = 0.0
+        self.expired = 0
+        self._delay_ptr = 0
+        self._aged_ptr = 0
+        self._aged_done = 0
+        self._first_expiry_noted = False
+
+    # ------------------------------------------------------------------------------------------ status
+    def status(self) -> str:
+        """Get-Queue status now: Suspended (connector off), Retry, Active (mail moving) or Ready (idle)."""
+        if not self.enabled and not self.fixed:
+            return SUSPENDED
+        if self.retry_at is not None and self.now < self.retry_at:
+            return RETRY
+        if self.q or self.ready or self.deferred or any(f > self.now for f, _ in self.free):
+            return ACTIVE
+        return READY
+
+    def queued_messages(self) -> int:
+        return len(self.q) + len(self.ready) + len(self.deferred) + sum(1 for f, _ in self.free if f > self.now)
+
+    def oldest_arrival(self) -> float | None:
+        candidates = []
+        if self.q:
+            candidates.append(self.q[0])
+        if self.ready:
+            candidates.append(self.ready[0])
+        if self.deferred:
+            candidates.append(min(n for _, n in self.deferred))
+        return self.store.arrival[min(candidates)] if candidates else None
+
+    def aged_messages(self) -> int:
+        """Messages queued for longer than `aged_after` at `now` (for the alerts)."""
+        arrival, status = self.store.arrival, self.store.status
+        cut = self.now - self.aged_after
+        p, n = self._aged_ptr, len(arrival)
+        while p < n and arrival[p] <= cut:
+            if status[p] == DONE:
+                self._aged_done += 1
+            p += 1
+        self._aged_ptr = p
+        return p - self._aged_done
+
+    def _finish(self, number: int) -> None:
+        self.store.status[number] = DONE
+        if number < self._aged_ptr:
+            self._aged_done += 1
+
+    # ------------------------------------------------------------------------------------------ actions
+    def set_smart_hosts(self, hosts: tuple[str, ...]) -> None:
+        """Admin changed the connector's smart hosts: new connections use them (open ones finish first)."""
+        s = self.spec
+        self.spec = SessionSpec(hosts, False, s.port, s.tls, s.tls_domain)
+        self.session = [None] * len(self.session)
+
+    def set_enabled(self, on: bool) -> None:
+        self.enabled = on
+        if not on:
+            self.session = [None] * len(self.session)
+
+    # ------------------------------------------------------------------------------------------ the loop
+    def advance(self, t1: float) -> None:
+        """Plays everything that happens on this connector up to time `t1`."""
+        if t1 <= self.now:
+            return
+        if self.fixed:
+            self._advance_fixed(t1)
+            return
+        if not self.enabled:
+            self._until(t1)
+            return
+        q, ready, deferred, free = self.q, self.ready, self.deferred, self.free
+        arrival, stream_of, invalid_of, status_of = (self.store.arrival, self.store.stream, self.store.invalid,
+                                                     self.store.status)
+        session, left, rcpts = self.session, self.left, self.rcpts
+        counters, latency = self.counters, self.latency
+        expiration = self.expiration
+        per_conn = self.config.messages_per_connection
+        expo = self.rng.expovariate
+        trace = self.trace
+        feed = self.feed
+        msg_faults = self._message_faults_possible()
+
+        while True:
+            # The queue is waiting for its next retry.
+            if self.retry_at is not None:
+                if self.retry_at >= t1:
+                    self._until(t1)
+                    return
+                self._until(self.retry_at)
+                self.last_retry = self.retry_at
+            # Which message goes next, and when a connection is free for it.
+            if ready:
+                r = self.now
+            else:
+                if not q and feed.next_time < t1:
+                    self._arrive_one()
+                r = arrival[q[0]] if q else INF
+            if deferred and deferred[0][0] < r:
+                r = deferred[0][0]
+                if r >= t1:
+                    self._until(t1)
+                    return
+                self._until(r)
+                continue
+            if r == INF:
+                self._until(t1)
+                return
+            f0, slot = free[0]
+            s = f0 if f0 > r else r
+            if self.retry_at is not None and s < self.retry_at:
+                s = self.retry_at
+            if s >= self.pending_fail:
+                self._enter_retry()
+                continue
+            if s >= t1:
+                self._until(t1)
+                return
+            if s > self.now:
+                before = (q[0] if q else -1, ready[0] if ready else -1)
+                self._until(s)
+                if (q[0] if q else -1, ready[0] if ready else -1) != before:
+                    continue          # the head expired or a deferred message became ready: choose again
+            if self.retry_at is not None:
+                self.retry_at = None
+
+            # Open a connection unless this slot's session is open and mail was waiting when it freed.
+            sess = session[slot]
+            fresh = sess is None or left[slot] <= 0 or r > f0
+            if fresh and self.pending_fail < INF:
+                # A connection attempt is failing: no new connection until the queue has handled it.
+                self._enter_retry()
+                continue
+            number = heappop(ready) if ready else q.popleft()
+            if fresh:
+                sess = open_session(self.spec, self.world, s)
+                if not sess.ok:
+                    self._attempt_failed(number, sess, s, slot)
+                    continue
+                if self.failures or self.pending_fail < INF:
+                    self._recovered(s)
+                session[slot] = sess
+                left[slot] = per_conn
+                s += sess.elapsed
+            server = sess.server
+            assert server is not None
+            done_at = s + expo(1.0 / server.config.service_time)
+            deadline = arrival[number] + expiration
+            if done_at > deadline:
+                # It would finish after it expires: it expires at its deadline instead (SPEC 1.2).
+                self._expire(number, deadline)
+                continue
+            counters.attempts += 1
+            n = rcpts[stream_of[number]]
+            inv = invalid_of[number]
+            if msg_faults and message_stage_faults(server, self.world.faults.active(server.address, s)):
+                if self._message_attempt(number, sess, slot, s, done_at, n, inv):
+                    continue
+            elif inv == 0:
+                counters.delivered += n
+                latency.add(done_at - arrival[number])
+                if trace is not None:
+                    self._trace_delivered(number, 0, n, done_at, sess)
+                status_of[number] = DONE
+                if number < self._aged_ptr:
+                    self._aged_done += 1
+            else:
+                self._delivered(number, n, inv, done_at, sess)
+            heapreplace(free, (done_at, slot))
+            left[slot] -= 1
+
+    # ------------------------------------------------------------------------------------------ pieces
+    def _until(self, t: float) -> None:
+        """Plays arrivals, expiries, delay notices and deferral timers up to `t` (no attempts)."""
+        feed = self.feed
+        if self.fixed:
+            self._advance_fixed(t)
+            return
+        while feed.next_time <= t:
+            self._arrive_one()
+        deferred, ready = self.deferred, self.ready
+        arrival = self.store.arrival
+        expiration = self.expiration
+        while deferred and deferred[0][0] <= t:
+            due, number = heappop(deferred)
+            if arrival[number] + expiration <= due:
+                self._expire(number, arrival[number] + expiration)
+            else:
+                heappush(ready, number)
+        q = self.q
+        while q and arrival[q[0]] + expiration <= t:
+            number = q.popleft()
+            self._expire(number, arrival[number] + expiration)
+        while ready and arrival[ready[0]] + expiration <= t:
+            number = heappop(ready)
+            self._expire(number, arrival[number] + expiration)
+        if self.delay_notice is not None:
+            self._delay_notices(t)
+        waiting = len(q) + len(ready) + len(deferred)
+        if waiting + len(self.free) > self.counters.max_queue_depth:
+            depth = waiting + sum(1 for f, _ in self.free if f > t)
+            if depth > self.counters.max_queue_depth:
+                self.counters.max_queue_depth = depth
+        if t > self.now:
+            self.now = t
+
+    def _arrive_one(self) -> None:
+        feed = self.feed
+        t, st = feed.next_time, feed.stream
+        feed.advance()
+        n = self.rcpts[st]
+        f = self.invalid_fraction[st]
+        inv = 0
+        if f > 0.0:
+            rnd = self.rng.random
+            inv = sum(1 for _ in range(n) if rnd() < f)
+        number = self.store.add(t, st, inv)
+        self.counters.received += n
+        if self.trace is not None:
+            for i in range(n):
+                self.trace.emit(t, "RECEIVE", self.index, number, i, "Message received by the service", "Pending")
+        if self.fixed:
+            self._deliver_locally(number, t, at_arrival=True)
+        else:
+            self.q.append(number)
+
+    def _enter_retry(self) -> None:
+        """A failed attempt took effect: the whole queue waits for its next retry (SPEC 1.2)."""
+        t = self.pending_fail
+        outcome = self.pending_outcome
+        assert outcome is not None
+        self.pending_fail = INF
+        self.pending_outcome = None
+        self._until(t)
+        if self.failures == 0:
+            self.first_retry = t
+            self._first_failure_at = t
+        self.failures += 1
+        age = t - self._first_failure_at
+        self.retry_at = t + self.policy.next_delay(self.failures, age)
+        self.session = [None] * len(self.session)
+        if self.failures == 1:
+            self.recorder.note(t, "queue_retry", self.name,
+                               f"Queue '{self.name}' went into Retry: {outcome.last_error}", outcome.code)
+
+    def _recovered(self, t: float) -> None:
+        if self.failures:
+            self.recorder.note(t, "queue_recovered", self.name,
+                               f"Queue '{self.name}' connected again after {self.failures} failed "
+                               f"retr{'y' if self.failures == 1 else 'ies'}; delivering", None)
+        self.failures = 0
+        self.first_retry = None
+
+    def _attempt_failed(self, number: int, outcome: Outcome, s: float, slot: int) -> None:
+        """A connection could not be used: the message goes back; the queue goes into Retry at the end."""
+        c = self.counters
+        c.attempts += 1
+        code = outcome.code or "other"
+        c.codes_seen[code] = c.codes_seen.get(code, 0) + 1
+        end = s + outcome.elapsed
+        heapreplace(self.free, (end, slot))
+        self.session[slot] = None
+        if outcome.permanent:
+            self._fail(number, end, outcome.detail, outcome, bounce_code=code)
+            return
+        self._requeue(number)
+        self.last = outcome
+        self.last_error_time = end
+        if self.trace is not None:
+            n = self.rcpts[self.store.stream[number]]
+            for i in range(n):
+                self.trace.emit(end, "DEFER", self.index, number, i, outcome.last_error or "", "Pending")
+        if end < self.pending_fail:
+            self.pending_fail = end
+            self.pending_outcome = outcome
+
+    def _requeue(self, number: int) -> None:
+        """Puts a message back in arrival order (it is among the oldest, so the scan is short)."""
+        q = self.q
+        i = 0
+        n = len(q)
+        while i < n and q[i] < number:
+            i += 1
+        q.insert(i, number)
+
+    def _message_faults_possible(self) -> bool:
+        world = self.world
+        for st in world.servers.values():
+            if any(stage in ("mail", "rcpt", "data") for stage, _ in st.config.replies):
+                return True
+        for sf in world.faults.faults:
+            f = sf.fault
+            if (f.kind == "smtp_reply" and f.stage in ("mail", "rcpt", "data")) or \
+                    (f.kind == "connection_closed" and f.stage == "data"):
+                if sf.end > self.now:
+                    return True
+        return False
+
+    def _message_attempt(self, number: int, sess: Outcome, slot: int, s: float, done_at: float, n: int,
+                         inv: int) -> bool:
+        """The slow path, when a fault or reply can hit MAIL/RCPT/DATA; True if the slot was already handled."""
+        server = sess.server
+        assert server is not None
+        firing = self.world.firing(server.address, s)
+        recipients = [f"r{i}" for i in range(n)]
+        result = send_message(server, firing, "", recipients, inv)
+        c = self.counters
+        if result.kind == DELIVERED:
+            self._delivered(number, n, inv, done_at, sess)
+            return False
+        code = result.code or "other"
+        c.codes_seen[code] = c.codes_seen.get(code, 0) + 1
+        if result.kind == DROPPED:
+            # The connection died mid-transfer: connection-level, so the queue goes into Retry (450 4.4.318).
+            outcome = Outcome(False, codes.CLOSED_ABRUPTLY, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
+            self._requeue(number)
+            self.last = outcome
+            self.last_error_time = done_at
+            heapreplace(self.free, (done_at, slot))
+            self.session[slot] = None
+            if self.trace is not None:
+                for i in range(n):
+                    self.trace.emit(done_at, "DEFER", self.index, number, i, outcome.last_error or "", "Pending")
+            if done_at < self.pending_fail:
+                self.pending_fail = done_at
+                self.pending_outcome = outcome
+            return True
+        if inv and result.rejected_invalid and self.store.status[number] == QUEUED:
+            self._ndr_invalid(number, inv, done_at, sess)
+            self.store.status[number] = INVALID_GONE
+        if result.kind == FAILED:
+            self._fail(number, done_at, result.reply, sess, bounce_code=code)
+        else:
+            tries = self.tries.get(number, 0) + 1
+            self.tries[number] = tries
+            age = done_at - self.store.arrival[number]
+            due = done_at + self.policy.next_delay(tries, age)
+            deadline = self.store.arrival[number] + self.expiration
+            heappush(self.deferred, (min(due, deadline), number))
+            if self.trace is not None:
+                for i in range(inv if self.store.status[number] == INVALID_GONE else 0, n):
+                    self.trace.emit(done_at, "DEFER", self.index, number, i,
+                                    f"{result.reply} [{sess.server_name}]", "Pending")
+        return False
+
+    # ------------------------------------------------------------------------------------------ endings
+    def _delivered(self, number: int, n: int, inv: int, t: float, sess: Outcome) -> None:
+        """The destination took the message: known recipients delivered, unknown ones (first time) NDR'd."""
+        if n > inv:
+            self.counters.delivered += n - inv
+            self.latency.add(t - self.store.arrival[number])
+            if self.trace is not None:
+                self._trace_delivered(number, inv, n, t, sess)
+        if inv and self.store.status[number] == QUEUED:
+            self._ndr_invalid(number, inv, t, sess)
+        self._finish(number)
+
+    def _trace_delivered(self, number: int, first: int, n: int, t: float, sess: Outcome) -> None:
+        assert self.trace is not None
+        for i in range(first, n):
+            self.trace.emit(t, "DELIVER", self.index, number, i,
+                            f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered")
+
+    def _remaining(self, number: int) -> tuple[int, int]:
+        """(first still-pending recipient index, recipient count) of a message."""
+        n = self.rcpts[self.store.stream[number]]
+        first = self.store.invalid[number] if self.store.status[number] == INVALID_GONE else 0
+        return first, n
+
+    def _expire(self, number: int, t: float) -> None:
+        """The message's lifetime ran out: NDR with the last deferral's reason (SPEC 1.2)."""
+        if self.store.status[number] == DONE:
+            return
+        first, n = self._remaining(number)
+        failing = self.failures > 0 or self.pending_fail < INF or self.retry_at is not None
+        last = self.last if failing else None
+        reply = codes.expiry_reply(last.code if last else None)
+        status = codes.enhanced_of(reply) or "4.4.7"
+        self.expired += n - first
+        if not self._first_expiry_noted:
+            self._first_expiry_noted = True
+            self.recorder.note(t, "first_expiry", self.name,
+                               f"First message on '{self.name}' expired after "
+                               f"{self.expiration / 3600:g} h in the queue: {reply}", last.code if last else None)
+        self._bounce(number, first, n, t, status, reply, last)
+        self.tries.pop(number, None)
+
+    def _fail(self, number: int, t: float, reply: str, outcome: Outcome | None, bounce_code: str) -> None:
+        """A permanent reply: NDR at once with the destination's own reply."""
+        first, n = self._remaining(number)
+        status = codes.enhanced_of(reply.split(" ", 2)[1] if " " in reply else "") or "5.0.0"
+        self._bounce(number, first, n, t, status, reply, outcome)
+        self.tries.pop(number, None)
+
+    def _ndr_invalid(self, number: int, inv: int, t: float, outcome: Outcome | None) -> None:
+        """Recipients the destination does not know: 550 5.1.10, NDR at once."""
+        c = self.counters
+        c.ndr += inv
+        c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + inv
+        if self.trace is not None:
+            for i in range(inv):
+                self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
+        if self.on_ndr is not None:
+            self.on_ndr(NdrRecord(t, self.index, number,
+                                  tuple((i, "5.1.10", codes.RECIPIENT_NOT_FOUND) for i in range(inv)),
+                                  outcome.server_name if outcome else None, t))
+
+    def _bounce(self, number: int, first: int, n: int, t: float, status: str, reply: str,
+                outcome: Outcome | None) -> None:
+        c = self.counters
+        count = n - first
+        self._finish(number)
+        if count <= 0:
+            return
+        c.ndr += count
+        c.ndr_by_status[status] = c.ndr_by_status.get(status, 0) + count
+        if self.trace is not None:
+            for i in range(first, n):
+                self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
+        if self.on_ndr is not None:
+            self.on_ndr(NdrRecord(t, self.index, number, tuple((i, status, reply) for i in range(first, n)),
+                                  outcome.server_name if outcome else None, self.last_error_time))
+
+    def _delay_notices(self, t: float) -> None:
+        """Messages still queued `delay_notice` after arrival: a delay DSN to the sender (Action: delayed)."""
+        wait = self.delay_notice
+        assert wait is not None
+        arrival, status = self.store.arrival, self.store.status
+        p, n = self._delay_ptr, len(arrival)
+        while p < n and arrival[p] + wait <= t:
+            if status[p] != DONE:
+                at = arrival[p] + wait
+                first, count = self._remaining(p)
+                self.counters.delay_dsns += 1
+                last = self.last
+                reason = last.last_error if last and last.last_error else "Delivery has been delayed"
+                if self.trace is not None:
+                    self.trace.emit(at, "DSN", self.index, p, first, f"Delay notification sent to the sender: "
+                                    f"{reason}", "Pending")
+                if self.on_ndr is not None:
+                    status_code = codes.enhanced_of(last.code) if last and last.code else "4.4.7"
+                    self.on_ndr(NdrRecord(at, self.index, p,
+                                          tuple((i, status_code or "4.4.7", reason) for i in range(first, count)),
+                                          last.server_name if last else None, self.last_error_time, delayed=True,
+                                          retry_until=arrival[p] + self.expiration))
+            p += 1
+        self._delay_ptr = p
+
+    # ------------------------------------------------------------------------------------------ Fix now
+    def apply_fix_now(self, t: float) -> None:
+        """Fix now took effect: mail for this connector's domains stays in the cloud (accepted domain becomes
+        Authoritative). Queued mail is delivered to its mailbox or, for unknown recipients, NDR'd with 5.1.10;
+        new unknown recipients are rejected at once instead of queueing."""
+        self.advance(t)
+        self.fixed = True
+        self.retry_at = None
+        self.pending_fail = INF
+        self.session = [None] * len(self.session)
+        waiting = sorted(list(self.q) + list(self.ready) + [n for _, n in self.deferred])
+        self.q.clear()
+        self.ready.clear()
+        self.deferred.clear()
+        for number in waiting:
+            self._deliver_locally(number, t, at_arrival=False)
+        self.recorder.note(t, "fix_effective", self.name,
+                           f"Fix now took effect on '{self.name}': {len(waiting)} queued messages handled in the "
+                           f"cloud; unknown recipients are now rejected at once", codes.CONNECTION_REFUSED)
+
+    def _advance_fixed(self, t1: float) -> None:
+        feed = self.feed
+        while feed.next_time <= t1:
+            self._arrive_one()
+        if t1 > self.now:
+            self.now = t1
+
+    def _deliver_locally(self, number: int, t: float, at_arrival: bool) -> None:
+        first, n = self._remaining(number)
+        inv = self.store.invalid[number]
+        c = self.counters
+        bad = max(inv - first, 0)
+        good = n - max(inv, first)
+        if bad:
+            if at_arrival:
+                c.rejected += bad
+                if self.trace is not None:
+                    for i in range(first, inv):
+                        self.trace.emit(t, "FAIL", self.index, number, i,
+                                        "550 5.1.10 Recipient rejected at once: not found in the directory",
+                                        "Failed")
+            else:
+                c.ndr += bad
+                c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + bad
+                if self.trace is not None:
+                    for i in range(first, inv):
+                        self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
+                if self.on_ndr is not None:
+                    self.on_ndr(NdrRecord(t, self.index, number,
+                                          tuple((i, "5.1.10", codes.RECIPIENT_NOT_FOUND) for i in range(first, inv)),
+                                          None, t))
+        if good > 0:
+            c.delivered += good
+            self.latency.add(t - self.store.arrival[number])
+            if self.trace is not None:
+                for i in range(max(inv, first), n):
+                    self.trace.emit(t, "DELIVER", self.index, number, i,
+                                    "Delivered to the mailbox in the cloud (domain is Authoritative)", "Delivered")
+        self._finish(number)
+        self.tries.pop(number, None)

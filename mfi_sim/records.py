@@ -1,0 +1,161 @@
+"""What the engine records: counters, latency histogram, trace events, queue snapshots, timeline entries.
+
+The engine appends; observers (alerts, reports, tests) read or subscribe. Nothing here prints or writes files.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["ConnectorCounters", "LatencyHistogram", "TraceSink", "NdrRecord", "QueueSnapshot", "TimelineEntry",
+           "Recorder"]
+
+
+@dataclass(slots=True)
+class ConnectorCounters:
+    """Per-connector counts; recipients, except `max_queue_depth` (messages, as Get-Queue counts them)."""
+
+    received: int = 0
+    delivered: int = 0
+    ndr: int = 0
+    rejected: int = 0
+    attempts: int = 0
+    max_queue_depth: int = 0
+    delay_dsns: int = 0
+    codes_seen: dict[str, int] = field(default_factory=dict)
+    ndr_by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def queued(self) -> int:
+        return self.received - self.delivered - self.ndr - self.rejected
+
+
+class LatencyHistogram:
+    """Bounded-memory latency distribution: log-spaced buckets 1% wide, exact count, sum and max."""
+
+    __slots__ = ("_buckets", "count", "total", "max", "_zero")
+    _BASE = math.log(1.01)
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, int] = {}
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+        self._zero = 0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        if seconds > self.max:
+            self.max = seconds
+        if seconds < 1e-3:
+            self._zero += 1
+            return
+        b = int(math.log(seconds * 1000.0) / self._BASE)
+        self._buckets[b] = self._buckets.get(b, 0) + 1
+
+    def merge(self, other: LatencyHistogram) -> None:
+        for b, n in other._buckets.items():
+            self._buckets[b] = self._buckets.get(b, 0) + n
+        self.count += other.count
+        self.total += other.total
+        self.max = max(self.max, other.max)
+        self._zero += other._zero
+
+    def percentile(self, q: float) -> float:
+        """The q-quantile (0..1), to within 1% of the true value (midpoint of its bucket), capped at max."""
+        if self.count == 0:
+            return 0.0
+        rank = q * self.count
+        seen = self._zero
+        if seen >= rank and seen > 0:
+            return 0.0
+        for b in sorted(self._buckets):
+            seen += self._buckets[b]
+            if seen >= rank:
+                mid = math.exp((b + 0.5) * self._BASE) / 1000.0
+                return min(mid, self.max)
+        return self.max
+
+
+class TraceSink(Protocol):
+    """Receives message-trace events (possibly out of time order) and writes them in order up to a watermark."""
+
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str,
+             status: str) -> None: ...
+
+    def flush(self, watermark: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NdrRecord:
+    """A non-delivery (or delay) notice to generate: which message, which recipients, why."""
+
+    t: float
+    connector: int
+    number: int
+    recipients: tuple[tuple[int, str, str], ...]   # (recipient index, enhanced status, diagnostic reply)
+    remote: str | None
+    last_attempt: float | None
+    delayed: bool = False
+    retry_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """A connector queue at one evaluation instant (the fields Get-Queue and the alerts need)."""
+
+    t: float
+    connector: str
+    status: str
+    queued_messages: int
+    queued_recipients: int
+    aged_messages: int              # queued longer than the alert's queued_for
+    oldest_arrival: float | None
+    last_error: str | None
+    last_error_code: str | None
+    last_server: str | None
+    last_ip: str | None
+    retry_count: int
+    first_retry: float | None
+    last_retry: float | None
+    next_retry: float | None
+    received: int
+    delivered: int
+    ndr: int
+    rejected: int
+    expired: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of the story: fault started, queue went into Retry, action taken, fix took effect, ..."""
+
+    t: float
+    kind: str
+    connector: str | None
+    text: str
+    code: str | None = None
+
+
+class Recorder:
+    """Collects snapshots and timeline entries; observers subscribe to snapshots as they are taken."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[QueueSnapshot] = []
+        self.timeline: list[TimelineEntry] = []
+        self._subscribers: list[Callable[[list[QueueSnapshot]], None]] = []
+
+    def subscribe(self, fn: Callable[[list[QueueSnapshot]], None]) -> None:
+        """`fn` receives each evaluation's snapshots (one per connector), in time order."""
+        self._subscribers.append(fn)
+
+    def snapshot(self, snaps: list[QueueSnapshot]) -> None:
+        self.snapshots.extend(snaps)
+        for fn in self._subscribers:
+            fn(snaps)
+
+    def note(self, t: float, kind: str, connector: str | None, text: str, code: str | None = None) -> None:
+        self.timeline.append(TimelineEntry(t, kind, connector, text, code))

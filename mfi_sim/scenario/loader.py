@@ -1,0 +1,598 @@
+"""TOML scenario files -> frozen Scenario objects, validated once, with errors that name file, line and field."""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from ..errors import ScenarioError
+from ..units import parse_duration, parse_instant, parse_rate, parse_size
+from . import schema as s
+
+T = TypeVar("T")
+_LINE_IN_MESSAGE = re.compile(r"at line (\d+)")
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+_MISSING = object()
+
+
+class _Lines:
+    """Finds the line of a field in the TOML text (tomllib gives none), e.g. ("faults", 1, "kind")."""
+
+    def __init__(self, text: str) -> None:
+        self.index: dict[tuple[str, int, str], int] = {}
+        counts: dict[str, int] = {}
+        table, idx = "", 0
+        for no, line in enumerate(text.splitlines(), 1):
+            h = _HEADER.match(line)
+            if h:
+                table = h.group(2)
+                if h.group(1) == "[[":
+                    idx = counts.get(table, -1) + 1
+                    counts[table] = idx
+                else:
+                    idx = 0
+                self.index.setdefault((table, idx, ""), no)
+                continue
+            k = _KEY.match(line)
+            if k:
+                self.index.setdefault((table, idx, k.group(1)), no)
+
+    def find(self, table: str, idx: int, key: str) -> int | None:
+        return self.index.get((table, idx, key)) or self.index.get((table, idx, ""))
+
+
+class _Reader:
+    """Reads one TOML table, tracking the field path for errors and rejecting unknown keys."""
+
+    def __init__(self, data: Any, path: str, ctx: "_Context", table: str, idx: int = 0) -> None:
+        if not isinstance(data, dict):
+            raise ctx.error(path, f"expected a table, got {type(data).__name__}", table, idx)
+        self.data, self.path, self.ctx, self.table, self.idx = data, path, ctx, table, idx
+        self.seen: set[str] = set()
+
+    def field(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, message: str) -> ScenarioError:
+        return self.ctx.error(self.field(key), message, self.table, self.idx, key)
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        self.seen.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            raise self.error(key, "required field is missing")
+        return default
+
+    def typed(self, key: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise self.error(key, f"expected a number, got {value!r}")
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.error(key, f"expected {_article(names)}, got {_describe(value)}")
+        return value
+
+    def text(self, key: str, default: Any = _MISSING) -> Any:
+        value = self.typed(key, str, default)
+        if isinstance(value, str) and not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
+        return self.typed(key, bool, default)
+
+    def integer(self, key: str, default: Any = _MISSING, low: int | None = None, high: int | None = None) -> Any:
+        value = self.typed(key, int, default)
+        if isinstance(value, int):
+            if low is not None and value < low:
+                raise self.error(key, f"must be at least {low}, got {value}")
+            if high is not None and value > high:
+                raise self.error(key, f"must be at most {high}, got {value}")
+        return value
+
+    def number(self, key: str, default: Any = _MISSING, low: float | None = None,
+               high: float | None = None) -> Any:
+        value = self.typed(key, (int, float), default)
+        if isinstance(value, (int, float)):
+            if not math.isfinite(value):
+                raise self.error(key, f"must be a finite number, got {value!r}")
+            if low is not None and value < low:
+                raise self.error(key, f"must be at least {low}, got {value}")
+            if high is not None and value > high:
+                raise self.error(key, f"must be at most {high}, got {value}")
+            return float(value)
+        return value
+
+    def parsed(self, key: str, parse: Callable[[str], T], default: Any = _MISSING) -> Any:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def duration(self, key: str, default: Any = _MISSING, positive: bool = False) -> Any:
+        value = self.parsed(key, parse_duration, default)
+        if positive and isinstance(value, float) and value <= 0:
+            raise self.error(key, "must be longer than zero")
+        return value
+
+    def choice(self, key: str, options: tuple[str, ...], default: Any = _MISSING) -> Any:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if value not in options:
+            raise self.error(key, f"must be one of {', '.join(repr(o) for o in options)}, got {value!r}")
+        return value
+
+    def strings(self, key: str, default: Any = _MISSING, nonempty: bool = True) -> Any:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.error(key, f"expected a list of non-empty strings, got {_describe(value)}")
+        if nonempty and not value:
+            raise self.error(key, "must list at least one entry")
+        return tuple(v.strip() for v in value)
+
+    def tables(self, key: str) -> list[_Reader]:
+        value = self.raw(key, [])
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.error(key, f"expected an array of tables ([[{key}]]), got {_describe(value)}")
+        return [_Reader(item, f"{self.field(key)}[{i}]", self.ctx, key, i) for i, item in enumerate(value)]
+
+    def sub(self, key: str) -> _Reader:
+        value = self.raw(key, {})
+        return _Reader(value, self.field(key), self.ctx, key if not self.path else self.table, self.idx)
+
+    def done(self) -> None:
+        """Rejects keys nobody asked for: a typo must not be silently ignored."""
+        for key in self.data:
+            if key not in self.seen:
+                raise self.error(key, "unknown field")
+
+
+class _Context:
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.lines = _Lines(text)
+
+    def error(self, field: str, message: str, table: str = "", idx: int = 0, key: str = "") -> ScenarioError:
+        return ScenarioError(message, file=self.file, field=field, line=self.lines.find(table, idx, key))
+
+
+def _article(name: str) -> str:
+    return {"str": "a string", "int": "an integer", "bool": "true or false", "float": "a number",
+            "int or float": "a number", "dict": "a table", "list": "a list"}.get(name, name)
+
+
+def _describe(value: Any) -> str:
+    kind = {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _host(name: str) -> str:
+    return name.strip().lower().rstrip(".")
+
+
+# ---------------------------------------------------------------------------------------------- sections
+def _tenant(r: _Reader) -> s.Tenant:
+    from ..retry import get_policy, preset_defaults
+
+    domain = r.text("domain", "contoso.onmicrosoft.com")
+    retry = r.raw("retry", "exchange-online")
+    if isinstance(retry, list):
+        if not all(isinstance(v, str) for v in retry):
+            raise r.error("retry", "expected a preset name or a list of durations")
+        retry = tuple(retry)
+    elif not isinstance(retry, str):
+        raise r.error("retry", f"expected a preset name or a list of durations, got {_describe(retry)}")
+    try:
+        get_policy(list(retry) if isinstance(retry, tuple) else retry)
+        defaults = preset_defaults(list(retry) if isinstance(retry, tuple) else retry)
+    except ValueError as exc:
+        raise r.error("retry", str(exc)) from None
+    expiration = r.duration("message_expiration", defaults.expiration, positive=True)
+    delay = r.raw("delay_notification", None)
+    if delay is None:
+        delay_s = defaults.delay_notification
+    elif delay == "off":
+        delay_s = None
+    else:
+        delay_s = r.duration("delay_notification", positive=True)
+    fix_now_delay = r.duration("fix_now_delay", 1800.0)
+    r.done()
+    return s.Tenant(domain=_host(domain), message_expiration=expiration, retry=retry,
+                    delay_notification=delay_s, fix_now_delay=fix_now_delay)
+
+
+def _connector(r: _Reader) -> s.Connector:
+    name = r.text("name")
+    use_mx = r.boolean("use_mx", False)
+    hosts = r.strings("smart_hosts", ())
+    if use_mx and hosts:
+        raise r.error("smart_hosts", "give either smart_hosts or use_mx = true, not both")
+    if not use_mx and not hosts:
+        raise r.error("smart_hosts", "a connector needs smart_hosts, or use_mx = true")
+    domains = r.strings("recipient_domains")
+    tls = r.choice("tls", s.TLS_MODES, "None")
+    tls_domain = r.text("tls_domain", None)
+    if tls == "DomainValidation" and not tls_domain:
+        raise r.error("tls_domain", "DomainValidation needs tls_domain")
+    if tls != "DomainValidation" and tls_domain:
+        raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
+    c = s.Connector(name=name, smart_hosts=tuple(_host(h) for h in hosts), use_mx=use_mx,
+                    port=r.integer("port", 25, 1, 65535), recipient_domains=tuple(_host(d) for d in domains),
+                    tls=tls, tls_domain=_host(tls_domain) if tls_domain else None,
+                    max_connections=r.integer("max_connections", 20, 1, 10000),
+                    messages_per_connection=r.integer("messages_per_connection", 20, 1, 100000),
+                    enabled=r.boolean("enabled", True))
+    r.done()
+    return c
+
+
+def _certificate(r: _Reader, start: Any) -> s.Certificate:
+    def offset(key: str, default: Any) -> float:
+        when = r.parsed(key, parse_instant, default)
+        return (when - start).total_seconds() if when is not None else default
+
+    names = r.strings("names")
+    cert = s.Certificate(names=tuple(_host(n) for n in names), not_before=offset("not_before", -math.inf),
+                         not_after=offset("not_after", math.inf), trusted=r.boolean("trusted", True))
+    if cert.not_after <= cert.not_before:
+        raise r.error("not_after", "must be later than not_before")
+    r.done()
+    return cert
+
+
+def _server(r: _Reader, start: Any) -> s.Server:
+    address = r.text("address").strip()
+    if not _is_ip(address):
+        raise r.error("address", f"expected an IP address, got {address!r}")
+    cert_raw = r.raw("certificate", None)
+    certificate = _certificate(r.sub("certificate"), start) if cert_raw is not None else None
+    replies_r = r.sub("replies")
+    replies = []
+    for stage in list(replies_r.data):
+        if stage not in s.REPLY_STAGES:
+            raise replies_r.error(stage, f"unknown stage; use one of {', '.join(s.REPLY_STAGES)}")
+        replies.append((stage, _reply(replies_r, stage)))
+    hostname = r.text("hostname", address)
+    server = s.Server(address=address, port=r.integer("port", 25, 1, 65535), hostname=_host(hostname),
+                      starttls=r.boolean("starttls", True), certificate=certificate,
+                      concurrency=r.integer("concurrency", 20, 1, 100000),
+                      service_time=r.duration("service_time", 0.25, positive=True), replies=tuple(replies))
+    r.done()
+    return server
+
+
+_REPLY = re.compile(r"^([2345])\d\d[ -]")
+
+
+def _reply(r: _Reader, key: str) -> str:
+    text = r.text(key)
+    if not _REPLY.match(text + " ") or text[0] == "2" or text[0] == "3":
+        raise r.error(key, f"expected an SMTP error reply such as '550 5.7.1 Rejected', got {text!r}")
+    return text.strip()
+
+
+def _traffic(r: _Reader, default_to: str) -> s.Traffic:
+    profile_raw = r.raw("profile", None)
+    profile = None
+    rate = 0.0
+    if profile_raw is not None:
+        if "rate" in r.data:
+            raise r.error("profile", "give either rate or profile, not both")
+        if not isinstance(profile_raw, list) or len(profile_raw) != 24:
+            raise r.error("profile", "expected a list of 24 hourly rates")
+        values = []
+        for i, item in enumerate(profile_raw):
+            try:
+                values.append(parse_rate(item) if isinstance(item, str) else _nonneg(item) / 3600.0)
+            except ValueError as exc:
+                raise r.error("profile", f"entry {i}: {exc}") from None
+        profile = tuple(values)
+    else:
+        rate = r.parsed("rate", parse_rate, 0.0)
+    to = _host(r.text("to", default_to))
+    bursts = []
+    for b in r.tables("bursts"):
+        bursts.append((b.duration("at"), b.integer("count", low=1)))
+        b.done()
+    t = s.Traffic(rate=rate, profile=profile, to=to,
+                  recipients_per_message=r.integer("recipients_per_message", 1, 1, 1000),
+                  invalid_recipient_fraction=r.number("invalid_recipient_fraction", 0.0, 0.0, 1.0),
+                  message_size=r.parsed("message_size", parse_size, 60 * 1024),
+                  bursts=tuple(sorted(bursts)), start=r.duration("start", 0.0), end=r.duration("end", None))
+    r.done()
+    return t
+
+
+def _nonneg(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"expected a rate such as '600/h' or a number per hour, got {value!r}")
+    return float(value)
+
+
+def _fault(r: _Reader) -> s.Fault:
+    kind = r.choice("kind", s.FAULT_KINDS)
+    target = _host(r.text("target"))
+    start = r.duration("start", 0.0)
+    if "duration" in r.data and "end" in r.data:
+        raise r.error("end", "give duration or end, not both")
+    end = None
+    if "duration" in r.data:
+        end = start + r.duration("duration", positive=True)
+    elif "end" in r.data:
+        end = r.duration("end")
+        if end <= start:
+            raise r.error("end", "must be later than start")
+    error = stage = reply = None
+    if kind == "dns_failure":
+        error = r.choice("error", s.DNS_ERRORS, "nxdomain")
+    elif kind == "connection_closed":
+        stage = r.choice("stage", s.CLOSE_STAGES, "data")
+    elif kind == "smtp_reply":
+        stage = r.choice("stage", s.REPLY_STAGES)
+        reply = _reply(r, "reply")
+    f = s.Fault(kind=kind, target=target, start=start, end=end,
+                probability=r.number("probability", 1.0, 0.0, 1.0), error=error, stage=stage, reply=reply)
+    r.done()
+    return f
+
+
+def _action(r: _Reader) -> s.Action:
+    do = r.choice("do", s.ACTION_KINDS)
+    at = r.duration("at")
+    if do in ("fix_now", "disable_connector", "enable_connector"):
+        a = s.Action(at=at, do=do, connector=r.text("connector"))
+    elif do == "set_smart_hosts":
+        a = s.Action(at=at, do=do, connector=r.text("connector"),
+                     smart_hosts=tuple(_host(h) for h in r.strings("smart_hosts")))
+    elif do == "set_dns_record":
+        rdtype = r.choice("type", ("A", "MX", "CNAME"))
+        a = s.Action(at=at, do=do, name=_host(r.text("name")), type=rdtype, value=r.text("value"),
+                     ttl=r.integer("ttl", 300, 0, 2 ** 31 - 1))
+    elif do == "renew_certificate":
+        names = r.strings("names", None)
+        a = s.Action(at=at, do=do, target=r.text("target").strip(), not_after=None,
+                     names=tuple(_host(n) for n in names) if names else None)
+        a = _with_not_after(r, a)
+    else:
+        a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
+    r.done()
+    return a
+
+
+def _with_not_after(r: _Reader, a: s.Action) -> s.Action:
+    start = r.ctx.start  # type: ignore[attr-defined]
+    when = r.parsed("not_after", parse_instant)
+    from dataclasses import replace
+    return replace(a, not_after=(when - start).total_seconds())
+
+
+def _alerts(r: _Reader) -> s.AlertSettings:
+    a = s.AlertSettings(threshold=r.integer("threshold", 2000, 200),
+                        queued_for=r.duration("queued_for", 3600.0, positive=True),
+                        evaluate_every=r.duration("evaluate_every", 300.0, positive=True),
+                        aggregation=r.duration("aggregation", 900.0))
+    r.done()
+    return a
+
+
+_TEST_OWN = {"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance"}
+
+
+def _test(r: _Reader, i: int) -> s.TestCase:
+    name = r.text("name", f"test {i + 1}")
+    eval_time = r.duration("eval_time")
+    alert = r.text("alert", None)
+    metric = r.choice("metric", s.METRICS, None)
+    if (alert is None) == (metric is None):
+        raise r.error("alert", "a test checks either an alert or a metric")
+    connector = r.text("connector", None)
+    if alert is not None:
+        expect = r.choice("expect", ("firing", "not_firing"), "firing")
+        match = r.choice("match", ("subset", "exact"), "subset")
+        labels = []
+        for key in sorted(k for k in r.data if k not in _TEST_OWN):
+            labels.append((key, r.raw(key)))
+        if connector is not None:
+            labels.append(("connector", connector))
+        t = s.TestCase(name=name, eval_time=eval_time, alert=alert, expect=expect, match=match,
+                       labels=tuple(sorted(labels)), connector=connector)
+    else:
+        value = r.raw("value")
+        if metric == "queue_status":
+            if value not in ("Ready", "Active", "Retry", "Suspended"):
+                raise r.error("value", "queue_status is one of Ready, Active, Retry, Suspended")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise r.error("value", f"expected a number, got {_describe(value)}")
+        t = s.TestCase(name=name, eval_time=eval_time, metric=metric, connector=connector, value=value,
+                       tolerance=r.number("tolerance", 0.0, 0.0))
+    r.done()
+    return t
+
+
+# ---------------------------------------------------------------------------------------------- top level
+def loads_scenario(text: str, source: str = "<scenario>") -> s.Scenario:
+    """Parses and validates scenario text; raises ScenarioError naming source, line and field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _LINE_IN_MESSAGE.search(str(exc))
+        raise ScenarioError(f"not valid TOML: {str(exc).split(' (at')[0]}", file=source,
+                            line=int(m.group(1)) if m else None) from None
+    ctx = _Context(source, text)
+    top = _Reader(data, "", ctx, "")
+    sc = top.sub("scenario")
+    name = sc.text("name")
+    description = sc.typed("description", str, "")
+    seed = sc.integer("seed", 1, 0, 2 ** 63 - 1)
+    start = sc.parsed("start", parse_instant, None)
+    if start is None:
+        start = parse_instant("2026-01-05T08:00:00Z")
+    ctx.start = start  # type: ignore[attr-defined]
+    duration = sc.duration("duration", 86400.0, positive=True)
+    sc.done()
+
+    tenant = _tenant(top.sub("tenant"))
+    connectors = tuple(_connector(r) for r in top.tables("connectors"))
+    if not connectors:
+        raise ctx.error("connectors", "at least one [[connectors]] table is needed")
+    _unique(ctx, [c.name for c in connectors], "connectors", "name")
+    seen_domains: dict[str, str] = {}
+    for i, c in enumerate(connectors):
+        for d in c.recipient_domains:
+            if d in seen_domains:
+                raise ctx.error(f"connectors[{i}].recipient_domains",
+                                f"{d!r} is already routed by connector {seen_domains[d]!r}", "connectors", i,
+                                "recipient_domains")
+            seen_domains[d] = c.name
+
+    dns_r = top.sub("dns")
+    zones = []
+    if "zone" in dns_r.data:
+        zones.append(dns_r.text("zone"))
+    for z in dns_r.tables("zones"):
+        zones.append(z.text("text"))
+        z.done()
+    dns_r.done()
+    from ..world.dns import ZoneResolver
+    try:
+        resolver = ZoneResolver.from_texts(zones)
+    except ValueError as exc:
+        raise ctx.error("dns.zone", str(exc), "dns", 0, "zone") from None
+    names = resolver.names()
+
+    servers = tuple(_server(r, start) for r in top.tables("servers"))
+    _unique(ctx, [f"{sv.address}:{sv.port}" for sv in servers], "servers", "address")
+    addresses = {sv.address for sv in servers}
+
+    for i, c in enumerate(connectors):
+        for h in c.smart_hosts:
+            if not _is_ip(h) and h not in names:
+                raise ctx.error(f"connectors[{i}].smart_hosts", f"{h!r} is not a name in any [dns] zone",
+                                "connectors", i, "smart_hosts")
+            if _is_ip(h) and h not in addresses:
+                raise ctx.error(f"connectors[{i}].smart_hosts", f"no [[servers]] entry has address {h}",
+                                "connectors", i, "smart_hosts")
+
+    default_to = connectors[0].recipient_domains[0]
+    traffic = tuple(_traffic(r, default_to) for r in top.tables("traffic"))
+    for i, t in enumerate(traffic):
+        if t.to not in seen_domains:
+            raise ctx.error(f"traffic[{i}].to", f"no connector routes {t.to!r} (see recipient_domains)",
+                            "traffic", i, "to")
+
+    faults = tuple(_fault(r) for r in top.tables("faults"))
+    for i, f in enumerate(faults):
+        if f.kind == "dns_failure":
+            if f.target not in names:
+                raise ctx.error(f"faults[{i}].target", f"{f.target!r} is not a name in any [dns] zone",
+                                "faults", i, "target")
+        elif f.target not in addresses:
+            raise ctx.error(f"faults[{i}].target", f"no [[servers]] entry has address {f.target!r}",
+                            "faults", i, "target")
+    actions = tuple(sorted((_action(r) for r in top.tables("actions")), key=lambda a: a.at))
+    connector_names = {c.name for c in connectors}
+    for i, a in enumerate(actions):
+        if a.connector is not None and a.connector not in connector_names:
+            raise ctx.error(f"actions[{i}].connector", f"no connector is called {a.connector!r}", "actions", i,
+                            "connector")
+        if a.do == "renew_certificate" and a.target not in addresses:
+            raise ctx.error(f"actions[{i}].target", f"no [[servers]] entry has address {a.target!r}", "actions",
+                            i, "target")
+        if a.do == "clear_fault" and (a.fault is None or a.fault >= len(faults)):
+            raise ctx.error(f"actions[{i}].fault", f"there is no [[faults]] entry number {a.fault}", "actions", i,
+                            "fault")
+        if a.do == "set_dns_record":
+            try:
+                _check_record(a)
+            except ValueError as exc:
+                raise ctx.error(f"actions[{i}].value", str(exc), "actions", i, "value") from None
+
+    alerts = _alerts(top.sub("alerts"))
+    tests = tuple(_test(r, i) for i, r in enumerate(top.tables("tests")))
+    for i, t in enumerate(tests):
+        if t.connector is not None and t.connector not in connector_names:
+            raise ctx.error(f"tests[{i}].connector", f"no connector is called {t.connector!r}", "tests", i,
+                            "connector")
+    top.done()
+    return s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
+                      tenant=tenant, connectors=connectors, zones=tuple(zones), servers=servers, traffic=traffic,
+                      faults=faults, actions=actions, alerts=alerts, tests=tests, source=source)
+
+
+def _check_record(a: s.Action) -> None:
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+    try:
+        dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(a.type or "A"), a.value or "")
+    except Exception as exc:  # dnspython raises several syntax error types
+        raise ValueError(f"not a valid {a.type} record value: {a.value!r} ({exc})") from None
+
+
+def _unique(ctx: _Context, values: list[str], table: str, key: str) -> None:
+    seen: set[str] = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            raise ctx.error(f"{table}[{i}].{key}", f"{v!r} appears twice", table, i, key)
+        seen.add(v)
+
+
+# ---------------------------------------------------------------------------------------------- files
+def bundled_names() -> list[str]:
+    """Names of the scenarios that ship with the package, sorted."""
+    root = resources.files("mfi_sim.scenarios")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def bundled_path(name: str) -> Path | None:
+    """The file of a bundled scenario, or None."""
+    candidate = resources.files("mfi_sim.scenarios").joinpath(f"{name}.toml")
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def resolve_path(ref: str) -> Path:
+    """A scenario reference (a path, or a bundled scenario's name) as a file path; ScenarioError if neither."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    bundled = bundled_path(ref.removesuffix(".toml"))
+    if bundled is not None and not path.parent.parts:
+        return bundled
+    known = ", ".join(bundled_names())
+    raise ScenarioError(f"no such file, and no bundled scenario of that name (bundled: {known})", file=ref)
+
+
+def load_scenario(ref: str | Path) -> s.Scenario:
+    """Reads a scenario by path or bundled name; ScenarioError on any problem, never another exception."""
+    path = resolve_path(str(ref))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read: {exc.__class__.__name__}: {exc}", file=str(ref)) from None
+    return loads_scenario(text, str(ref))

@@ -1,0 +1,151 @@
+"""The scenario as frozen, validated objects; times are seconds from the scenario start (SPEC 2.2)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
+DNS_ERRORS = ("nxdomain", "servfail", "timeout")
+SERVER_FAULTS = ("connect_timeout", "connection_refused", "service_unavailable", "tls_not_offered",
+                 "tls_handshake_failure", "certificate_expired", "certificate_name_mismatch",
+                 "certificate_untrusted", "connection_closed", "smtp_reply")
+FAULT_KINDS = ("dns_failure",) + SERVER_FAULTS
+CLOSE_STAGES = ("banner", "ehlo", "data")
+REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data")
+ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
+                "renew_certificate", "clear_fault")
+METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received")
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    domain: str
+    message_expiration: float
+    retry: str | tuple[str, ...]
+    delay_notification: float | None
+    fix_now_delay: float = 1800.0
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    name: str
+    smart_hosts: tuple[str, ...]
+    use_mx: bool
+    port: int
+    recipient_domains: tuple[str, ...]
+    tls: str
+    tls_domain: str | None
+    max_connections: int
+    messages_per_connection: int
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    names: tuple[str, ...]
+    not_before: float
+    not_after: float
+    trusted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    address: str
+    port: int
+    hostname: str
+    starttls: bool
+    certificate: Certificate | None
+    concurrency: int
+    service_time: float
+    replies: tuple[tuple[str, str], ...] = ()   # (stage, reply) the server always gives
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    rate: float                          # messages per second (constant)
+    profile: tuple[float, ...] | None    # 24 hourly rates, messages per second, repeating daily
+    to: str
+    recipients_per_message: int
+    invalid_recipient_fraction: float
+    message_size: int
+    bursts: tuple[tuple[float, int], ...]
+    start: float = 0.0
+    end: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    kind: str
+    target: str
+    start: float
+    end: float | None
+    probability: float
+    error: str | None = None     # dns_failure
+    stage: str | None = None     # connection_closed, smtp_reply
+    reply: str | None = None     # smtp_reply
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    at: float
+    do: str
+    connector: str | None = None
+    smart_hosts: tuple[str, ...] = ()
+    name: str | None = None
+    type: str | None = None
+    value: str | None = None
+    ttl: int = 300
+    target: str | None = None
+    not_after: float | None = None
+    names: tuple[str, ...] | None = None
+    fault: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    threshold: int = 2000
+    queued_for: float = 3600.0
+    evaluate_every: float = 300.0
+    aggregation: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    name: str
+    eval_time: float
+    alert: str | None = None
+    expect: str = "firing"
+    match: str = "subset"
+    labels: tuple[tuple[str, object], ...] = ()
+    metric: str | None = None
+    connector: str | None = None
+    value: object = None
+    tolerance: float = 0.0
+
+    __test__ = False  # not a pytest class
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    seed: int
+    start: datetime
+    duration: float
+    tenant: Tenant
+    connectors: tuple[Connector, ...]
+    zones: tuple[str, ...]
+    servers: tuple[Server, ...]
+    traffic: tuple[Traffic, ...]
+    faults: tuple[Fault, ...] = ()
+    actions: tuple[Action, ...] = ()
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    tests: tuple[TestCase, ...] = ()
+    source: str = "<scenario>"
+
+    def connector(self, name: str) -> Connector:
+        """The connector called `name`; KeyError if there is none."""
+        for c in self.connectors:
+            if c.name == name:
+                return c
+        raise KeyError(name)

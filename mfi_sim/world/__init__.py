@@ -1,0 +1,1 @@
+"""The simulated world: DNS, destination servers, certificates."""

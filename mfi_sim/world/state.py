@@ -1,0 +1,34 @@
+"""The world one run sees: DNS, servers and faults, as the `attempt.World` protocol expects."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..faults import FaultSchedule
+from ..scenario.schema import Fault, Scenario
+from .dns import ZoneResolver
+from .servers import ServerState, build_servers
+
+
+class WorldState:
+    """Mutable world of one run; admin actions change it, attempts read it."""
+
+    def __init__(self, scenario: Scenario, faults: FaultSchedule) -> None:
+        self.resolver = ZoneResolver.from_texts(list(scenario.zones))
+        self.servers = build_servers(scenario.servers)
+        self.faults = faults
+        self._by_address = {addr: st for (addr, _), st in self.servers.items()}
+
+    def server_at(self, address: str, port: int) -> ServerState | None:
+        return self.servers.get((address, port))
+
+    def server(self, address: str) -> ServerState | None:
+        return self._by_address.get(address)
+
+    def firing(self, target: str, now: float) -> Sequence[Fault]:
+        return self.faults.firing(target, now)
+
+    def dns_fault(self, name: str, now: float) -> str | None:
+        for fault in self.faults.firing(name, now):
+            if fault.kind == "dns_failure":
+                return fault.error
+        return None
