@@ -12,7 +12,7 @@ from dataclasses import dataclass
 __all__ = ["Entry", "CATALOGUE", "DNS_QUERY_FAILED", "CONNECTION_TIMED_OUT", "CONNECTION_REFUSED",
            "CANNOT_CONNECT", "CLOSED_ABRUPTLY", "CERTIFICATE_FAILED", "OTHER", "lookup",
            "expiry_reply", "enhanced_of", "deferral_text", "RECIPIENT_NOT_FOUND", "EXPIRED_NO_REASON",
-           "explain_text"]
+           "explain_text", "status_of"]
 
 DNS_QUERY_FAILED = "450 4.4.312"
 CONNECTION_TIMED_OUT = "450 4.4.315"
@@ -144,6 +144,14 @@ def enhanced_of(code: str) -> str:
     """The RFC 3463 part of "450 4.4.316" ("4.4.316"), or "" when there is none."""
     m = _CODE.match(code)
     return m.group(2) if m else ""
+
+
+def status_of(reply: str, default: str = "") -> str:
+    """The enhanced status a reply carries ("550 5.4.316 Message expired, ..." -> "5.4.316"), or `default`."""
+    parts = reply.split(None, 2)
+    if len(parts) >= 2 and _CODE.match(parts[1]):
+        return parts[1]
+    return default
 
 
 def lookup(code: str) -> Entry:

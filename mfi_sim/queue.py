@@ -192,6 +192,8 @@ class ConnectorQueue:
                 return
             f0, slot = free[0]
             s = f0 if f0 > r else r
+            if s < self.now:
+                s = self.now
             if self.retry_at is not None and s < self.retry_at:
                 s = self.retry_at
             if s >= self.pending_fail:
@@ -459,7 +461,7 @@ class ConnectorQueue:
         failing = self.failures > 0 or self.pending_fail < INF or self.retry_at is not None
         last = self.last if failing else None
         reply = codes.expiry_reply(last.code if last else None)
-        status = codes.enhanced_of(reply) or "4.4.7"
+        status = codes.status_of(reply, "4.4.7")
         self.expired += n - first
         if not self._first_expiry_noted:
             self._first_expiry_noted = True
@@ -472,7 +474,7 @@ class ConnectorQueue:
     def _fail(self, number: int, t: float, reply: str, outcome: Outcome | None, bounce_code: str) -> None:
         """A permanent reply: NDR at once with the destination's own reply."""
         first, n = self._remaining(number)
-        status = codes.enhanced_of(reply.split(" ", 2)[1] if " " in reply else "") or "5.0.0"
+        status = codes.status_of(reply, "5.0.0")
         self._bounce(number, first, n, t, status, reply, outcome)
         self.tries.pop(number, None)
 

@@ -253,9 +253,11 @@ def _connector(r: _Reader) -> s.Connector:
 
 
 def _certificate(r: _Reader, start: Any) -> s.Certificate:
-    def offset(key: str, default: Any) -> float:
-        when = r.parsed(key, parse_instant, default)
-        return (when - start).total_seconds() if when is not None else default
+    def offset(key: str, default: float) -> float:
+        if key not in r.data:
+            r.seen.add(key)
+            return default
+        return float((r.parsed(key, parse_instant) - start).total_seconds())
 
     names = r.strings("names")
     cert = s.Certificate(names=tuple(_host(n) for n in names), not_before=offset("not_before", -math.inf),
