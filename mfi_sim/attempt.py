@@ -76,10 +76,7 @@ class Outcome:
         """The deferral text in the service's format (SPEC 1.1), or None for success."""
         if self.ok or self.code is None:
             return None
-        if self.code in codes.CATALOGUE:
-            return codes.deferral_text(self.code, self.detail, self.server_name, self.ip, self.port)
-        return codes.deferral_text(self.detail, "Remote server returned an error", self.server_name, self.ip,
-                                   self.port)
+        return codes.deferral_text(self.code, self.detail, self.server_name, self.ip, self.port)
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,8 +183,8 @@ def expiry_reply(last_code: str | None, title: str | None = None) -> str:
 def deferral_text(code: str, detail: str, server: str | None, ip: str | None, port: int = 25) -> str:
     """The `last_error` text in the service's format:
     `450 4.4.316 Connection refused [Message=...] [LastAttemptedServerName=...] [LastAttemptedIP=ip:port]`."""
-    title = CATALOGUE[code].title if code in CATALOGUE and code != OTHER else ""
-    head = f"{code} {title}".strip() if title else code
+    title = CATALOGUE[code].title if code in CATALOGUE and code != OTHER else "Remote server returned an error"
+    head = f"{code} {title}"
     parts = [head, f"[Message={detail}]"]
     if server:
         parts.append(f"[LastAttemptedServerName={server}]")

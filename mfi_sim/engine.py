@@ -91,7 +91,7 @@ class Engine:
         out = []
         for q in self.queues:
             c = q.counters
-            last = q.last if (q.failures or q.retry_at is not None or q.pending_fail < math.inf) else None
+            last = q.last
             out.append(QueueSnapshot(
                 t=t, connector=q.name, status=q.status(), queued_messages=q.queued_messages(),
                 queued_recipients=c.queued, aged_messages=q.aged_messages(), oldest_arrival=q.oldest_arrival(),

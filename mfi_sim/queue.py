@@ -45,7 +45,8 @@ class ConnectorQueue:
         self.config = config
         self.name = config.name
         self.world = world
-        self.spec = SessionSpec(config.smart_hosts, config.use_mx, config.port, config.tls, config.tls_domain)
+        hosts = config.recipient_domains if config.use_mx else config.smart_hosts
+        self.spec = SessionSpec(hosts, config.use_mx, config.port, config.tls, config.tls_domain)
         self.streams = streams
         self.rcpts = [t.recipients_per_message for t in streams]
         self.invalid_fraction = [t.invalid_recipient_fraction for t in streams]
@@ -223,8 +224,6 @@ class ConnectorQueue:
                 if not sess.ok:
                     self._attempt_failed(number, sess, s, slot)
                     continue
-                if self.failures or self.pending_fail < INF:
-                    self._recovered(s)
                 session[slot] = sess
                 left[slot] = per_conn
                 s += sess.elapsed
@@ -243,6 +242,8 @@ class ConnectorQueue:
                 if self._message_attempt(number, sess, slot, s, done_at, n, inv):
                     continue
             elif inv == 0:
+                if self.failures:
+                    self._recovered(s)
                 counters.delivered += n
                 latency.add(done_at - arrival[number])
                 if trace is not None:
@@ -251,6 +252,8 @@ class ConnectorQueue:
                 if number < self._aged_ptr:
                     self._aged_done += 1
             else:
+                if self.failures:
+                    self._recovered(s)
                 self._delivered(number, n, inv, done_at, sess)
             heapreplace(free, (done_at, slot))
             left[slot] -= 1
@@ -391,11 +394,17 @@ class ConnectorQueue:
         recipients = [f"r{i}" for i in range(n)]
         result = send_message(server, firing, "", recipients, inv)
         c = self.counters
+        if result.kind != DROPPED and self.failures:
+            self._recovered(s)
         if result.kind == DELIVERED:
             self._delivered(number, n, inv, done_at, sess)
             return False
         code = result.code or "other"
         c.codes_seen[code] = c.codes_seen.get(code, 0) + 1
+        if result.kind != DROPPED:
+            # The destination's own reply to this message: the queue's last error, as Get-Queue shows it.
+            self.last = Outcome(False, code, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
+            self.last_error_time = done_at
         if result.kind == DROPPED:
             # The connection died mid-transfer: connection-level, so the queue goes into Retry (450 4.4.318).
             outcome = Outcome(False, codes.CLOSED_ABRUPTLY, result.reply, sess.server_name, sess.ip, sess.port, 0.0)

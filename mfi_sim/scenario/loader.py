@@ -236,6 +236,9 @@ def _connector(r: _Reader) -> s.Connector:
     if not use_mx and not hosts:
         raise r.error("smart_hosts", "a connector needs smart_hosts, or use_mx = true")
     domains = r.strings("recipient_domains")
+    if use_mx and len(domains) > 1:
+        raise r.error("recipient_domains", "a connector with use_mx = true routes one domain (the service keeps a "
+                                           "queue per next-hop domain); use one connector per domain")
     tls = r.choice("tls", s.TLS_MODES, "None")
     tls_domain = r.text("tls_domain", None)
     if tls == "DomainValidation" and not tls_domain:
