@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DEFAULT_BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "bench"
 REFERENCE_MODELS = ("heapq", "naive")
@@ -96,7 +97,7 @@ evaluate_every = "5m"
 """
 
 
-def run_mfi(a: argparse.Namespace) -> dict[str, object]:
+def run_mfi(a: argparse.Namespace) -> dict[str, Any]:
     """Runs mfi-sim in this process and returns its figures (call in a fresh process for a fair RSS)."""
     from mfi_sim import loads_scenario, simulate
 
@@ -105,13 +106,12 @@ def run_mfi(a: argparse.Namespace) -> dict[str, object]:
     result = simulate(scenario)
     wall = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    c = result.queues[0].counters
     q = result.queues[0]
+    c = q.counters
     return {"model": "mfi-sim", "messages": c.received, "wall_s": round(wall, 3),
             "msgs_per_wall_s": round(c.received / wall), "peak_rss_mb": round(rss, 1),
             "stats": {"arrived": c.received, "delivered": c.delivered, "ndr": c.ndr,
-                      "queued_at_end": c.queued, "expired": q.expired, "attempts": c.attempts,
-                      "queue_retries_in_last_run": q.failures}}
+                      "queued_at_end": c.queued, "expired": q.expired, "attempts": c.attempts}}
 
 
 def _workload_args(a: argparse.Namespace) -> list[str]:
@@ -121,7 +121,7 @@ def _workload_args(a: argparse.Namespace) -> list[str]:
             "--expiry-hours", repr(a.expiry_hours), "--retry", repr(a.retry), "--seed", str(a.seed)]
 
 
-def _run_json(cmd: list[str]) -> dict[str, object]:
+def _run_json(cmd: list[str]) -> dict[str, Any]:
     """Runs a command that prints one JSON line last; its parsed line, or SystemExit naming what failed."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -133,12 +133,12 @@ def _run_json(cmd: list[str]) -> dict[str, object]:
         raise SystemExit(f"no JSON line from: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}") from None
 
 
-def _best(runs: list[dict[str, object]]) -> dict[str, object]:
-    best = min(runs, key=lambda r: float(r["wall_s"]))  # type: ignore[arg-type]
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = min(runs, key=lambda r: float(r["wall_s"]))
     return dict(best, runs=len(runs))
 
 
-def measure(a: argparse.Namespace) -> list[dict[str, object]]:
+def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
     """Runs every model --repeat times, each in a fresh subprocess; the fastest run of each."""
     reference = a.bench_dir / "reference.py"
     if not reference.is_file():
@@ -149,24 +149,24 @@ def measure(a: argparse.Namespace) -> list[dict[str, object]]:
         if model == "naive" and a.skip_naive:
             continue
         commands[model] = [sys.executable, str(reference), "--model", model, *work]
-    runs: dict[str, list[dict[str, object]]] = {name: [] for name in commands}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in commands}
     for _ in range(a.repeat):            # interleaved, so drift on the machine hits every model alike
         for name, cmd in commands.items():
             runs[name].append(_run_json(cmd))
     return [_best(r) for r in runs.values()]
 
 
-def _speed(row: dict[str, object]) -> float:
-    return float(row["messages"]) / float(row["wall_s"])  # type: ignore[arg-type]
+def _speed(row: dict[str, Any]) -> float:
+    return float(row["messages"]) / float(row["wall_s"])
 
 
-def report(rows: list[dict[str, object]]) -> str:
+def report(rows: list[dict[str, Any]]) -> str:
     """The results table, the speed ratios and the workload sanity check, as text."""
     by = {str(r["model"]): r for r in rows}
     out = [f"{'model':<10}{'messages':>10}{'wall s':>10}{'msgs/wall s':>13}{'peak RSS MB':>13}"]
     for r in rows:
-        out.append(f"{r['model']!s:<10}{r['messages']:>10}{float(r['wall_s']):>10.3f}"  # type: ignore[arg-type]
-                   f"{_speed(r):>13,.0f}{float(r['peak_rss_mb']):>13.1f}")  # type: ignore[arg-type]
+        out.append(f"{r['model']!s:<10}{r['messages']:>10}{float(r['wall_s']):>10.3f}"
+                   f"{_speed(r):>13,.0f}{float(r['peak_rss_mb']):>13.1f}")
     out.append("")
     mfi = by.get("mfi-sim")
     for ref in REFERENCE_MODELS:
@@ -178,7 +178,6 @@ def report(rows: list[dict[str, object]]) -> str:
     out.append(f"{'model':<10}" + "".join(f"{k:>15}" for k in keys))
     for r in rows:
         stats = r.get("stats") or {}
-        assert isinstance(stats, dict)
         out.append(f"{r['model']!s:<10}" + "".join(f"{stats.get(k, '-')!s:>15}" for k in keys))
     return "\n".join(out)
 

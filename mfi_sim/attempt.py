@@ -18,8 +18,10 @@ from .world.servers import ServerState
 from .world.tls import TLS_REQUIRED, certificate_problem
 
 __all__ = ["Outcome", "MessageResult", "World", "open_session", "send_message", "CONNECT_TIMEOUT",
-           "REFUSED_AFTER", "TLS_FAILURE_AFTER", "SessionSpec", "DELIVERED", "DEFERRED", "FAILED", "DROPPED"]
+           "REFUSED_AFTER", "TLS_FAILURE_AFTER", "SERVICE_HOSTNAME", "SessionSpec", "DELIVERED", "DEFERRED", "FAILED", "DROPPED"]
 
+#: The name the simulated service uses in EHLO and as Reporting-MTA (a reserved example name, RFC 2606).
+SERVICE_HOSTNAME = "outbound.protection.mfi-sim.example"
 #: Seconds before an unanswered TCP SYN is given up (the attempt's cost when the connection times out).
 CONNECT_TIMEOUT = 30.0
 #: Seconds until a refused connection (RST) is known: about one round trip.
@@ -175,7 +177,7 @@ def _try_endpoint(spec: SessionSpec, world: World, host: str, ip: str, now: floa
     hostname = server.config.hostname
     if say:
         say(f"<-  220 {hostname} Microsoft ESMTP MAIL Service ready")
-        say("->  EHLO outbound.protection.outlook.com")
+        say(f"->  EHLO {SERVICE_HOSTNAME}")
 
     # EHLO (RFC 5321 section 4.1.1.1); STARTTLS advertised per RFC 3207 section 4.
     if closed is not None and closed.stage == "ehlo":

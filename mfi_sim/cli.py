@@ -45,7 +45,14 @@ def _parser() -> _Parser:
     run.add_argument("--json", metavar="PATH", help="write the result as JSON (SPEC 2.3)")
     run.add_argument("--events", metavar="PATH", help="write message-trace events as JSON Lines (SPEC 2.4)")
     run.add_argument("--ndr-dir", metavar="DIR", help="write every NDR and delay notice as an .eml file")
+    run.add_argument("--transcript", metavar="N|first-failure",
+                     help="print the SMTP transcript of the Nth delivery attempt, or of the first failing one")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    tst = sub.add_parser("test", help="evaluate the [[tests]] tables of scenarios; exit 1 on any failure")
+    tst.add_argument("scenarios", nargs="+")
+    tst.add_argument("--junit", metavar="PATH", help="also write JUnit XML")
+    tst.add_argument("--run", metavar="REGEX", help="only tests whose name matches")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+")
@@ -60,7 +67,8 @@ def _parser() -> _Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "validate": _validate, "list": _list, "explain": _explain}[args.command](args)
+        return {"run": _run, "test": _test, "validate": _validate, "list": _list,
+                "explain": _explain}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -85,10 +93,20 @@ def _run(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    capture = None
+    if args.transcript is not None:
+        if args.transcript == "first-failure":
+            capture = 0
+        elif args.transcript.isdigit() and int(args.transcript) > 0:
+            capture = int(args.transcript)
+        else:
+            raise OptionError(f"--transcript: expected a positive number or first-failure, got {args.transcript!r}")
     events = EventWriter(args.events, scenario) if args.events else None
     ndrs = NdrDirectory(args.ndr_dir, scenario) if args.ndr_dir else None
     try:
         engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=events, on_ndr=ndrs)
+        for q in engine.queues:
+            q.capture = capture
         if events is not None:
             events.bind(engine.queues)
         if ndrs is not None:
@@ -106,7 +124,41 @@ def _run(args: argparse.Namespace) -> int:
             events.discard()
     if not args.quiet:
         print(summary_text(result), end="")
+    if capture is not None:
+        for q in result.queues:
+            print(f"\nTranscript on '{q.name}'")
+            print("\n".join(q.transcript) if q.transcript else "  (no such attempt in this run)")
     return EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    import re
+
+    from .output.atomic import write_atomic
+    from .scenario import load_scenario
+    from .testing import junit_xml, run_tests
+
+    if args.run:
+        try:
+            re.compile(args.run)
+        except re.error as exc:
+            raise OptionError(f"--run: not a regular expression: {exc}") from None
+    scenarios = [load_scenario(ref) for ref in args.scenarios]
+    outcomes = []
+    for sc in scenarios:
+        results = run_tests(sc, args.run)
+        if not results:
+            print(f"{sc.source}: no tests" + (" selected" if args.run else ""))
+        for o in results:
+            print(f"{'PASS' if o.passed else 'FAIL'}  {sc.source}: {o.name} - {o.summary}")
+            for line in o.diff:
+                print(f"        {line}")
+        outcomes.extend(results)
+    failed = sum(not o.passed for o in outcomes)
+    print(f"{len(outcomes) - failed} passed, {failed} failed")
+    if args.junit:
+        write_atomic(args.junit, junit_xml(outcomes))
+    return EXIT_TEST_FAILED if failed else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -14,13 +14,14 @@ from datetime import datetime
 import simpy
 
 from . import __version__
+from .alerts import AlertBook
 from .faults import FaultSchedule, ScheduledFault
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, TraceSink
 from .retry import get_policy
 from .scenario.schema import Action, Scenario
 from .traffic import ArrivalFeed, MergedFeed
-from .units import format_duration
+from .units import format_duration, iso_at
 from .world.state import WorldState
 
 __all__ = ["Engine", "Result", "simulate", "stream_rng"]
@@ -43,7 +44,8 @@ class Result:
     queues: list[ConnectorQueue]
     recorder: Recorder
     latency: LatencyHistogram
-    extra: dict[str, object] = field(default_factory=dict)
+    alerts: AlertBook
+    observations: dict[float, list[QueueSnapshot]] = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:
@@ -54,7 +56,8 @@ class Engine:
     """Builds the world and queues of a scenario and runs them on a SimPy clock."""
 
     def __init__(self, scenario: Scenario, seed: int | None = None, duration: float | None = None,
-                 trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None) -> None:
+                 trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None,
+                 observe_at: tuple[float, ...] = ()) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.duration = scenario.duration if duration is None else duration
@@ -73,8 +76,14 @@ class Engine:
             self.queues.append(ConnectorQueue(
                 ci, conn, self.world, streams, MergedFeed(feeds), policy, tenant.message_expiration,
                 tenant.delay_notification, scenario.alerts.queued_for, stream_rng(self.seed, f"connector:{ci}"),
-                self.recorder, trace, on_ndr))
+                self.recorder, trace, on_ndr, tenant.domain))
         self._by_name = {q.name: q for q in self.queues}
+        self.alerts = AlertBook(scenario.alerts, self.recorder, tenant.message_expiration, tenant.domain)
+        self.recorder.subscribe(self.alerts.observe)
+        self.recorder.subscribe(self._note_drained)
+        self._backlogged: set[str] = set()
+        self.observe_at = tuple(sorted(set(t for t in observe_at if 0 <= t <= self.duration)))
+        self.observations: dict[float, list[QueueSnapshot]] = {}
 
     # ------------------------------------------------------------------------------------------ clock
     def sync(self) -> None:
@@ -109,6 +118,23 @@ class Engine:
             self.sync()
             self.recorder.snapshot(self.snapshot())
             yield self.env.timeout(every)
+
+    def _observer(self) -> Generator[simpy.Event, None, None]:
+        """Extra instants where tests look at the queues (no alert evaluation there)."""
+        for t in self.observe_at:
+            yield self.env.timeout(t - self.env.now)
+            self.sync()
+            self.observations[t] = self.snapshot()
+
+    def _note_drained(self, snaps: list[QueueSnapshot]) -> None:
+        """Timeline: a queue that was in Retry has caught up (nothing waiting longer than a minute)."""
+        for s in snaps:
+            if s.status == "Retry":
+                self._backlogged.add(s.connector)
+            elif s.connector in self._backlogged and (s.oldest_arrival is None or s.t - s.oldest_arrival < 60):
+                self._backlogged.discard(s.connector)
+                self.recorder.note(s.t, "queue_drained", s.connector,
+                                   f"Queue '{s.connector}' has drained: nothing has waited more than a minute")
 
     def _fault_window(self, sf: ScheduledFault) -> Generator[simpy.Event, None, None]:
         f = sf.fault
@@ -165,8 +191,10 @@ class Engine:
             server = self.world.server(action.target or "")
             assert server is not None and action.not_after is not None
             server.renew(action.not_after, action.names, now)
-            note(now, "action", None, f"Admin installs a renewed certificate on {server.config.hostname} "
-                                      f"({server.address})")
+            names = ", ".join(server.certificate.names) if server.certificate else ""
+            note(now, "action", None, f"Admin installs a new certificate on {server.config.hostname} "
+                                      f"({server.address}) for {names}, valid until "
+                                      f"{iso_at(self.scenario.start, action.not_after)[:10]}")
             if action.not_after < self.duration:
                 self.env.process(self._certificate_expiry(server.address, action.not_after))
         elif action.do == "clear_fault":
@@ -191,6 +219,8 @@ class Engine:
             if action.at <= self.duration:
                 env.process(self._action(action))
         env.process(self._evaluator())
+        if self.observe_at:
+            env.process(self._observer())
         env.run(until=self.duration)
         self.sync()
         if not self.recorder.snapshots or self.recorder.snapshots[-1].t < env.now:
@@ -198,10 +228,14 @@ class Engine:
         latency = LatencyHistogram()
         for q in self.queues:
             latency.merge(q.latency)
-        return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency)
+        if self.duration in self.observe_at:
+            self.observations[self.duration] = self.snapshot()
+        return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
+                      self.alerts, self.observations)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, duration: float | None = None,
-             trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None) -> Result:
+             trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None,
+             observe_at: tuple[float, ...] = ()) -> Result:
     """Runs a scenario and returns its Result."""
-    return Engine(scenario, seed, duration, trace, on_ndr).run()
+    return Engine(scenario, seed, duration, trace, on_ndr, observe_at).run()

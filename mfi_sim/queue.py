@@ -21,10 +21,10 @@ from heapq import heappop, heappush, heapreplace
 from . import codes
 from .attempt import DELIVERED, DROPPED, FAILED, Outcome, SessionSpec, open_session, send_message, \
     message_stage_faults
-from .messages import DONE, INVALID_GONE, QUEUED, MessageStore
+from .messages import DONE, INVALID_GONE, QUEUED, MessageStore, recipient, sender
 from .records import ConnectorCounters, LatencyHistogram, NdrRecord, Recorder, TraceSink
 from .retry import RetryPolicy
-from .scenario.schema import Connector, Traffic
+from .scenario.schema import Connector, Fault, Traffic
 from .traffic import MergedFeed
 from .world.state import WorldState
 
@@ -40,7 +40,7 @@ class ConnectorQueue:
     def __init__(self, index: int, config: Connector, world: WorldState, streams: tuple[Traffic, ...],
                  feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notice: float | None,
                  aged_after: float, rng: random.Random, recorder: Recorder, trace: TraceSink | None = None,
-                 on_ndr: Callable[[NdrRecord], None] | None = None) -> None:
+                 on_ndr: Callable[[NdrRecord], None] | None = None, tenant: str = "contoso.onmicrosoft.com") -> None:
         self.index = index
         self.config = config
         self.name = config.name
@@ -59,6 +59,7 @@ class ConnectorQueue:
         self.recorder = recorder
         self.trace = trace
         self.on_ndr = on_ndr
+        self.tenant = tenant
         self.enabled = config.enabled
         self.fixed = False
         self.counters = ConnectorCounters()
@@ -89,6 +90,8 @@ class ConnectorQueue:
         self._aged_ptr = 0
         self._aged_done = 0
         self._first_expiry_noted = False
+        self.capture: int | None = None       # attempt to record as a transcript (1-based; 0 = first failure)
+        self.transcript: list[str] | None = None
 
     # ------------------------------------------------------------------------------------------ status
     def status(self) -> str:
@@ -220,10 +223,20 @@ class ConnectorQueue:
                 continue
             number = heappop(ready) if ready else q.popleft()
             if fresh:
-                sess = open_session(self.spec, self.world, s)
+                say = None
+                if self.capture is not None and self.transcript is None:
+                    lines: list[str] = [f"=== {self._clock(s)} attempt {counters.attempts + 1} for message {number}"]
+                    if self.capture in (0, counters.attempts + 1):
+                        say = lines.append
+                sess = open_session(self.spec, self.world, s, say)
                 if not sess.ok:
+                    if say is not None:
+                        lines.append(f"=== Outcome: {sess.last_error}")
+                        self.transcript = lines
                     self._attempt_failed(number, sess, s, slot)
                     continue
+                if say is not None and self.capture:
+                    self._capture_message(lines, number, sess)
                 session[slot] = sess
                 left[slot] = per_conn
                 s += sess.elapsed
@@ -236,6 +249,10 @@ class ConnectorQueue:
                 self._expire(number, deadline)
                 continue
             counters.attempts += 1
+            if self.capture and self.transcript is None and counters.attempts == self.capture:
+                self._capture_message([f"=== {self._clock(s)} attempt {self.capture} for message {number}",
+                                       f"=== Reusing the open connection to {sess.server_name} [{sess.ip}]"],
+                                      number, sess)
             n = rcpts[stream_of[number]]
             inv = invalid_of[number]
             if msg_faults and message_stage_faults(server, self.world.faults.active(server.address, s)):
@@ -257,6 +274,25 @@ class ConnectorQueue:
                 self._delivered(number, n, inv, done_at, sess)
             heapreplace(free, (done_at, slot))
             left[slot] -= 1
+
+    # ------------------------------------------------------------------------------------------ transcript
+    def _clock(self, t: float) -> str:
+        return f"t={t:.3f}s"
+
+    def _capture_message(self, lines: list[str], number: int, sess: Outcome,
+                         firing: list[Fault] | None = None) -> None:
+        """Completes a transcript with the message stages (a pure function: it changes nothing)."""
+        server = sess.server
+        assert server is not None
+        n = self.rcpts[self.store.stream[number]]
+        domain = self.streams[self.store.stream[number]].to
+        inv = self.store.invalid[number]
+        rcpts = [recipient(self.index, number, i, i < inv, domain) for i in range(n)]
+        if firing is None:
+            firing = self.world.faults.active(server.address, self.now)
+        result = send_message(server, firing, sender(number, self.tenant), rcpts, inv, lines.append)
+        lines.append(f"=== Outcome: {result.reply}")
+        self.transcript = lines
 
     # ------------------------------------------------------------------------------------------ pieces
     def _until(self, t: float) -> None:
@@ -393,6 +429,10 @@ class ConnectorQueue:
         firing = self.world.firing(server.address, s)
         recipients = [f"r{i}" for i in range(n)]
         result = send_message(server, firing, "", recipients, inv)
+        if self.capture == 0 and self.transcript is None and result.kind != DELIVERED:
+            self._capture_message([f"=== {self._clock(s)} attempt {self.counters.attempts} for message {number}",
+                                   f"=== On the open connection to {sess.server_name} [{sess.ip}]"],
+                                  number, sess, firing)
         c = self.counters
         if result.kind != DROPPED and self.failures:
             self._recovered(s)

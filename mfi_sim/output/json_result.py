@@ -36,7 +36,18 @@ def result_dict(result: Result) -> dict[str, Any]:
             "codes_seen": dict(sorted(c.codes_seen.items())), "attempts": c.attempts,
             "delay_notifications": c.delay_dsns, "expired": q.expired,
         })
-    alerts = result.extra.get("alerts", [])
+    start = sc.start
+    alerts = [{
+        "id": a.id, "kind": a.kind, "policy": a.policy, "connector": a.connector, "code": a.code, "title": a.title,
+        "severity": a.severity, "category": a.category, "raised_s": _r(a.raised_s), "raised_at": iso_at(start, a.raised_s),
+        "resolved_s": _r(a.resolved_s) if a.resolved_s is not None else None,
+        "resolved_at": iso_at(start, a.resolved_s) if a.resolved_s is not None else None,
+        "queued_messages": a.queued_messages, "aged_messages": a.aged_messages, "last_error": a.last_error,
+        "destination": a.destination, "last_ip": a.last_ip,
+        "queue_started_at": iso_at(start, a.queue_started_s) if a.queue_started_s is not None else None,
+        "oldest_expires_at": iso_at(start, a.oldest_expires_s) if a.oldest_expires_s is not None else None,
+        "causes": list(a.causes), "fixes": list(a.fixes), "fix_now": a.fix_now, "updates": a.updates,
+    } for a in result.alerts.alerts]
     return {
         "scenario": sc.name, "seed": result.seed, "start": iso_at(sc.start, 0.0), "duration_s": _r(result.duration),
         "version": result.version,
@@ -50,6 +61,7 @@ def result_dict(result: Result) -> dict[str, Any]:
         "connectors": connectors,
         "alerts": alerts,
         "ndrs": {"count": total["ndr"], "by_status": dict(sorted(by_status.items()))},
+        "notifications": [{**n, "at": iso_at(start, n["t"]), "t": _r(n["t"])} for n in result.alerts.notifications],
     }
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .. import dsn
+from ..attempt import SERVICE_HOSTNAME
 from ..messages import message_id, recipient, sender
 from ..queue import ConnectorQueue
 from ..records import NdrRecord
@@ -14,7 +15,7 @@ from .atomic import write_atomic
 __all__ = ["NdrDirectory", "REPORTING_MTA"]
 
 #: The host name the simulated service reports itself as (Reporting-MTA).
-REPORTING_MTA = "outbound.mfi-sim.protection.example"
+REPORTING_MTA = SERVICE_HOSTNAME
 
 
 class NdrDirectory:

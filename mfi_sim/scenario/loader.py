@@ -406,6 +406,8 @@ def _alerts(r: _Reader) -> s.AlertSettings:
     return a
 
 
+_ALERT_FIELDS = {"kind", "policy", "code", "title", "severity", "category", "destination", "last_ip", "fix_now",
+                 "queued_messages", "aged_messages", "last_error", "id"}
 _TEST_OWN = {"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance"}
 
 
@@ -422,6 +424,8 @@ def _test(r: _Reader, i: int) -> s.TestCase:
         match = r.choice("match", ("subset", "exact"), "subset")
         labels = []
         for key in sorted(k for k in r.data if k not in _TEST_OWN):
+            if key not in _ALERT_FIELDS:
+                raise r.error(key, f"unknown field (an alert test can match {', '.join(sorted(_ALERT_FIELDS))})")
             labels.append((key, r.raw(key)))
         if connector is not None:
             labels.append(("connector", connector))
