@@ -227,6 +227,7 @@ class Engine:
             self.recorder.snapshot(self.snapshot())
         latency = LatencyHistogram()
         for q in self.queues:
+            q.flush_latency()
             latency.merge(q.latency)
         if self.duration in self.observe_at:
             self.observations[self.duration] = self.snapshot()

@@ -14,8 +14,9 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from math import log
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from heapq import heappop, heappush, heapreplace
 
 from . import codes
@@ -32,6 +33,10 @@ __all__ = ["ConnectorQueue", "READY", "ACTIVE", "RETRY", "SUSPENDED"]
 
 READY, ACTIVE, RETRY, SUSPENDED = "Ready", "Active", "Retry", "Suspended"
 INF = math.inf
+#: Seconds an idle connection stays open for the next message (Postfix's connection cache keeps 2 s).
+KEEPALIVE = 2.0
+#: Arrivals are drawn this many simulated seconds ahead, in one batch.
+ARRIVAL_CHUNK = 60.0
 
 
 class ConnectorQueue:
@@ -90,6 +95,11 @@ class ConnectorQueue:
         self._aged_ptr = 0
         self._aged_done = 0
         self._first_expiry_noted = False
+        self._at: list[float] = []             # arrivals drawn ahead, not yet taken in
+        self._as: list[int] = []
+        self._ai = 0
+        self._next_arrival = feed.next_time
+        self._lat_buf: list[float] = []
         self.capture: int | None = None       # attempt to record as a transcript (1-based; 0 = first failure)
         self.transcript: list[str] | None = None
 
@@ -155,24 +165,30 @@ class ConnectorQueue:
             self._advance_fixed(t1)
             return
         if not self.enabled:
+            if self.pending_fail <= t1:
+                self._enter_retry()
             self._until(t1)
             return
         q, ready, deferred, free = self.q, self.ready, self.deferred, self.free
         arrival, stream_of, invalid_of, status_of = (self.store.arrival, self.store.stream, self.store.invalid,
                                                      self.store.status)
         session, left, rcpts = self.session, self.left, self.rcpts
-        counters, latency = self.counters, self.latency
+        counters = self.counters
+        lat_buf = self._lat_buf
         expiration = self.expiration
+        delay = self.delay_notice if self.delay_notice is not None else INF
         per_conn = self.config.messages_per_connection
-        expo = self.rng.expovariate
+        rnd = self.rng.random
         trace = self.trace
-        feed = self.feed
         msg_faults = self._message_faults_possible()
 
         while True:
             # The queue is waiting for its next retry.
             if self.retry_at is not None:
                 if self.retry_at >= t1:
+                    if self.pending_fail <= t1:
+                        self._enter_retry()
+                        continue
                     self._until(t1)
                     return
                 self._until(self.retry_at)
@@ -181,19 +197,34 @@ class ConnectorQueue:
             if ready:
                 r = self.now
             else:
-                if not q and feed.next_time < t1:
-                    self._arrive_one()
-                r = arrival[q[0]] if q else INF
+                if not q:
+                    if self._next_arrival >= t1:
+                        if deferred and deferred[0][0] < t1:
+                            if self.pending_fail <= deferred[0][0]:
+                                self._enter_retry()
+                                continue
+                            self._until(deferred[0][0])
+                            continue
+                        if self.pending_fail <= t1:
+                            self._enter_retry()
+                            continue
+                        self._until(t1)
+                        return
+                    self._pull(self._next_arrival)
+                r = arrival[q[0]]
             if deferred and deferred[0][0] < r:
                 r = deferred[0][0]
                 if r >= t1:
+                    if self.pending_fail <= t1:
+                        self._enter_retry()
+                        continue
                     self._until(t1)
                     return
+                if self.pending_fail <= r:
+                    self._enter_retry()
+                    continue
                 self._until(r)
                 continue
-            if r == INF:
-                self._until(t1)
-                return
             f0, slot = free[0]
             s = f0 if f0 > r else r
             if s < self.now:
@@ -204,19 +235,28 @@ class ConnectorQueue:
                 self._enter_retry()
                 continue
             if s >= t1:
+                if self.pending_fail <= t1:
+                    self._enter_retry()
+                    continue
                 self._until(t1)
                 return
             if s > self.now:
-                before = (q[0] if q else -1, ready[0] if ready else -1)
-                self._until(s)
-                if (q[0] if q else -1, ready[0] if ready else -1) != before:
-                    continue          # the head expired or a deferred message became ready: choose again
+                # Housekeeping only when something falls due by s (arrivals, expiries, timers, notices).
+                if self._next_arrival <= s or (q and arrival[q[0]] + expiration <= s) or \
+                        (ready and arrival[ready[0]] + expiration <= s) or (deferred and deferred[0][0] <= s) or \
+                        (self._delay_ptr < len(arrival) and arrival[self._delay_ptr] + delay <= s):
+                    before = (q[0] if q else -1, ready[0] if ready else -1)
+                    self._until(s)
+                    if (q[0] if q else -1, ready[0] if ready else -1) != before:
+                        continue          # the head expired or a deferred message became ready: choose again
+                else:
+                    self.now = s
             if self.retry_at is not None:
                 self.retry_at = None
 
-            # Open a connection unless this slot's session is open and mail was waiting when it freed.
+            # Reuse this slot's connection if it is open, has messages left, and has not been idle too long.
             sess = session[slot]
-            fresh = sess is None or left[slot] <= 0 or r > f0
+            fresh = sess is None or left[slot] <= 0 or r > f0 + KEEPALIVE
             if fresh and self.pending_fail < INF:
                 # A connection attempt is failing: no new connection until the queue has handled it.
                 self._enter_retry()
@@ -242,11 +282,11 @@ class ConnectorQueue:
                 s += sess.elapsed
             server = sess.server
             assert server is not None
-            done_at = s + expo(1.0 / server.config.service_time)
-            deadline = arrival[number] + expiration
-            if done_at > deadline:
+            done_at = s - log(1.0 - rnd()) * server.config.service_time
+            arrived = arrival[number]
+            if done_at > arrived + expiration:
                 # It would finish after it expires: it expires at its deadline instead (SPEC 1.2).
-                self._expire(number, deadline)
+                self._expire(number, arrived + expiration)
                 continue
             counters.attempts += 1
             if self.capture and self.transcript is None and counters.attempts == self.capture:
@@ -262,7 +302,9 @@ class ConnectorQueue:
                 if self.failures:
                     self._recovered(s)
                 counters.delivered += n
-                latency.add(done_at - arrival[number])
+                lat_buf.append(done_at - arrived)
+                if len(lat_buf) >= 4096:
+                    self.flush_latency()
                 if trace is not None:
                     self._trace_delivered(number, 0, n, done_at, sess)
                 status_of[number] = DONE
@@ -275,12 +317,17 @@ class ConnectorQueue:
             heapreplace(free, (done_at, slot))
             left[slot] -= 1
 
+    def flush_latency(self) -> None:
+        """Moves buffered latencies into the bounded histogram."""
+        self.latency.add_many(self._lat_buf)
+        self._lat_buf.clear()
+
     # ------------------------------------------------------------------------------------------ transcript
     def _clock(self, t: float) -> str:
         return f"t={t:.3f}s"
 
     def _capture_message(self, lines: list[str], number: int, sess: Outcome,
-                         firing: list[Fault] | None = None) -> None:
+                         firing: Sequence[Fault] | None = None) -> None:
         """Completes a transcript with the message stages (a pure function: it changes nothing)."""
         server = sess.server
         assert server is not None
@@ -297,12 +344,9 @@ class ConnectorQueue:
     # ------------------------------------------------------------------------------------------ pieces
     def _until(self, t: float) -> None:
         """Plays arrivals, expiries, delay notices and deferral timers up to `t` (no attempts)."""
-        feed = self.feed
         if self.fixed:
             self._advance_fixed(t)
             return
-        while feed.next_time <= t:
-            self._arrive_one()
         deferred, ready = self.deferred, self.ready
         arrival = self.store.arrival
         expiration = self.expiration
@@ -319,35 +363,70 @@ class ConnectorQueue:
         while ready and arrival[ready[0]] + expiration <= t:
             number = heappop(ready)
             self._expire(number, arrival[number] + expiration)
+        if self._next_arrival <= t:      # after the expiries, so the depth it measures is the depth at t
+            self._pull(t)
         if self.delay_notice is not None:
             self._delay_notices(t)
-        waiting = len(q) + len(ready) + len(deferred)
+        if t > self.now:
+            self.now = t
+
+    def _pull(self, t: float) -> None:
+        """Takes in every arrival up to `t`: stores it and queues it (or, after Fix now, handles it at once)."""
+        feed = self.feed
+        store = self.store
+        add_arrival, add_stream = store.arrival.append, store.stream.append
+        add_invalid, add_status = store.invalid.append, store.status.append
+        rcpts, fractions = self.rcpts, self.invalid_fraction
+        rnd = self.rng.random
+        q_append = self.q.append
+        trace = self.trace
+        fixed = self.fixed
+        number = len(store.arrival)
+        received = 0
+        while self._next_arrival <= t:
+            if self._ai >= len(self._at):
+                self._at, self._as = feed.take(max(t, self._next_arrival) + ARRIVAL_CHUNK)
+                self._ai = 0
+                if not self._at:
+                    self._next_arrival = feed.next_time
+                    continue
+            at, streams = self._at, self._as
+            i, end = self._ai, len(at)
+            while i < end:
+                when = at[i]
+                if when > t:
+                    break
+                st = streams[i]
+                i += 1
+                n = rcpts[st]
+                inv = 0
+                f = fractions[st]
+                if f > 0.0:
+                    inv = sum(1 for _ in range(n) if rnd() < f)
+                add_arrival(when)
+                add_stream(st)
+                add_invalid(inv)
+                add_status(QUEUED)
+                received += n
+                if trace is not None:
+                    for k in range(n):
+                        trace.emit(when, "RECEIVE", self.index, number, k, "Message received by the service",
+                                   "Pending")
+                if fixed:
+                    self.counters.received += received
+                    received = 0
+                    self._deliver_locally(number, when, at_arrival=True)
+                else:
+                    q_append(number)
+                number += 1
+            self._ai = i
+            self._next_arrival = at[i] if i < end else feed.next_time
+        self.counters.received += received
+        waiting = len(self.q) + len(self.ready) + len(self.deferred)
         if waiting + len(self.free) > self.counters.max_queue_depth:
             depth = waiting + sum(1 for f, _ in self.free if f > t)
             if depth > self.counters.max_queue_depth:
                 self.counters.max_queue_depth = depth
-        if t > self.now:
-            self.now = t
-
-    def _arrive_one(self) -> None:
-        feed = self.feed
-        t, st = feed.next_time, feed.stream
-        feed.advance()
-        n = self.rcpts[st]
-        f = self.invalid_fraction[st]
-        inv = 0
-        if f > 0.0:
-            rnd = self.rng.random
-            inv = sum(1 for _ in range(n) if rnd() < f)
-        number = self.store.add(t, st, inv)
-        self.counters.received += n
-        if self.trace is not None:
-            for i in range(n):
-                self.trace.emit(t, "RECEIVE", self.index, number, i, "Message received by the service", "Pending")
-        if self.fixed:
-            self._deliver_locally(number, t, at_arrival=True)
-        else:
-            self.q.append(number)
 
     def _enter_retry(self) -> None:
         """A failed attempt took effect: the whole queue waits for its next retry (SPEC 1.2)."""
@@ -602,9 +681,8 @@ class ConnectorQueue:
                            f"cloud; unknown recipients are now rejected at once", codes.CONNECTION_REFUSED)
 
     def _advance_fixed(self, t1: float) -> None:
-        feed = self.feed
-        while feed.next_time <= t1:
-            self._arrive_one()
+        if self._next_arrival <= t1:
+            self._pull(t1)
         if t1 > self.now:
             self.now = t1
 

@@ -56,6 +56,28 @@ class LatencyHistogram:
         b = int(math.log(seconds * 1000.0) / self._BASE)
         self._buckets[b] = self._buckets.get(b, 0) + 1
 
+    def add_many(self, values: list[float]) -> None:
+        """Adds a batch of latencies (the queue buffers them to keep its loop short)."""
+        buckets = self._buckets
+        get = buckets.get
+        log, base = math.log, self._BASE
+        zero = 0
+        top = self.max
+        total = 0.0
+        for seconds in values:
+            total += seconds
+            if seconds > top:
+                top = seconds
+            if seconds < 1e-3:
+                zero += 1
+                continue
+            b = int(log(seconds * 1000.0) / base)
+            buckets[b] = get(b, 0) + 1
+        self.count += len(values)
+        self.total += total
+        self.max = top
+        self._zero += zero
+
     def merge(self, other: LatencyHistogram) -> None:
         for b, n in other._buckets.items():
             self._buckets[b] = self._buckets.get(b, 0) + n
@@ -145,7 +167,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.snapshots: list[QueueSnapshot] = []
-        self.timeline: list[TimelineEntry] = []
+        self.notes: list[TimelineEntry] = []     # in the order they were written
         self._subscribers: list[Callable[[list[QueueSnapshot]], None]] = []
 
     def subscribe(self, fn: Callable[[list[QueueSnapshot]], None]) -> None:
@@ -158,4 +180,10 @@ class Recorder:
             fn(snaps)
 
     def note(self, t: float, kind: str, connector: str | None, text: str, code: str | None = None) -> None:
-        self.timeline.append(TimelineEntry(t, kind, connector, text, code))
+        self.notes.append(TimelineEntry(t, kind, connector, text, code))
+
+    @property
+    def timeline(self) -> list[TimelineEntry]:
+        """The notes in time order. A queue learns of an attempt's end when it plays the attempt, so notes
+        from parallel connections can be written slightly out of order (by at most one attempt's length)."""
+        return sorted(self.notes, key=lambda e: e.t)

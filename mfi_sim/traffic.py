@@ -59,6 +59,29 @@ class ArrivalFeed:
         if self._burst_left == 0:
             self.next_time = self._poisson
 
+    def take(self, until: float) -> list[float]:
+        """All arrival times up to `until` (inclusive), in order; `next_time` is then the first after it."""
+        out: list[float] = []
+        tr = self.traffic
+        if tr.profile is None and self._burst_left == 0 and tr.rate > 0 and \
+                (not self._bursts or self._bursts[0][0] > until):
+            # Constant rate, no burst due: the same draws as _draw_after, in a tight loop.
+            t, rate, horizon = self._poisson, tr.rate, self.horizon
+            rnd, log = self.rng.random, math.log
+            append = out.append
+            while t <= until:
+                append(t)
+                t -= log(1.0 - rnd()) / rate
+                if t >= horizon:
+                    t = math.inf
+            self._poisson = t
+            self._settle()
+            return out
+        while self.next_time <= until:
+            out.append(self.next_time)
+            self.advance()
+        return out
+
     def advance(self) -> None:
         """Moves past the arrival at `next_time`."""
         if self._burst_left:
@@ -79,6 +102,21 @@ class MergedFeed:
         heapq.heapify(self._heap)
         self.next_time = self._heap[0][0] if self._heap else math.inf
         self.stream = self._heap[0][2] if self._heap else 0
+
+    def take(self, until: float) -> tuple[list[float], list[int]]:
+        """Arrival times up to `until` and the stream of each, in time order."""
+        if len(self._feeds) == 1:
+            idx, feed = self._feeds[0]
+            times = feed.take(until)
+            self.next_time = feed.next_time
+            return times, [idx] * len(times)
+        times: list[float] = []
+        streams: list[int] = []
+        while self.next_time <= until:
+            times.append(self.next_time)
+            streams.append(self.stream)
+            self.advance()
+        return times, streams
 
     def advance(self) -> None:
         t, i, idx = self._heap[0]

@@ -201,3 +201,19 @@ def test_connections_carry_several_messages() -> None:
                                                                         "messages_per_connection = 50"))
     q = only(r)
     assert q.counters.delivered > 15000
+
+
+def test_pending_failure_is_handled_before_the_clock_passes_it() -> None:
+    """A failed attempt puts the queue into Retry at its own time, even when open connections keep the
+    dispatcher busy and the next sync comes later (regression: the Retry note appeared after a later event)."""
+    faults = ('[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "0m"\nduration = "14m"\n'
+              'probability = 0.5\n[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "0m"\n'
+              'duration = "5m"\n')
+    text = scenario_text(duration="1h", rate="36/h", faults=faults, seed=0,
+                         tenant='message_expiration = "20m"\nretry = "exchange-server"\ndelay_notification = "off"',
+                         connector="max_connections = 3\nmessages_per_connection = 2")
+    r = run_text(text + '\n[alerts]\nevaluate_every = "10m"\n')
+    latest = 0.0
+    for note in r.recorder.notes:
+        assert note.t >= latest - 1.0
+        latest = max(latest, note.t)

@@ -23,6 +23,7 @@ an answer is therefore not negatively cached (RFC 2308 section 5).
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -212,6 +213,9 @@ class ZoneResolver:
         self._zones = own
         self._cache: dict[tuple[str, str], _CacheEntry] = {}
         self._next_id = 0
+        # Routes built only from cached answers, valid until the first of those answers expires.
+        self._routes: dict[tuple[tuple[str, ...], bool], tuple[Route, float]] = {}
+        self._touched: list[float] | None = None
 
     @classmethod
     def from_texts(cls, texts: Sequence[str]) -> ZoneResolver:
@@ -342,6 +346,23 @@ class ZoneResolver:
         exchanges are resolved by preference. Each lookup happens at ``now`` plus the time spent on
         the lookups before it.
         """
+        key = (tuple(hosts), use_mx)
+        memo = self._routes.get(key)
+        if memo is not None and now < memo[1]:
+            return memo[0]
+        self._touched = []
+        try:
+            route = self._route(hosts, use_mx, now, fault_for)
+            touched = self._touched
+        finally:
+            self._touched = None
+        # Every lookup was cached or is now: until the first expiry, the same route comes from the cache alone.
+        if all(t == t for t in touched):   # no NaN marker: nothing uncacheable (SERVFAIL, timeout) was seen
+            valid_until = min(touched, default=math.inf)
+            self._routes[key] = (Route(route.endpoints, route.failures, 0.0), valid_until)
+        return route
+
+    def _route(self, hosts: Sequence[str], use_mx: bool, now: float, fault_for: FaultFor) -> Route:
         endpoints: list[tuple[str, str]] = []
         failures: list[Lookup | MxLookup] = []
         elapsed = 0.0
@@ -382,6 +403,8 @@ class ZoneResolver:
         if entry is None:
             return None
         if entry.expires_at > now:
+            if self._touched is not None:
+                self._touched.append(entry.expires_at)
             return entry.answer
         del self._cache[(key, rdtype)]
         return None
@@ -393,10 +416,15 @@ class ZoneResolver:
         """
         response = self.query(key, rdtype, fault_for(key))
         if response is None:
+            if self._touched is not None:
+                self._touched.append(math.nan)
             return CachedAnswer(TIMEOUT, ()), DNS_TIMEOUT
         answer, ttl = _read_response(response, _rdtype(rdtype))
+        expires = now + LOOKUP_TIME + ttl if ttl is not None else math.nan
         if ttl is not None:
-            self._cache[(key, rdtype)] = _CacheEntry(answer, now + LOOKUP_TIME + ttl)
+            self._cache[(key, rdtype)] = _CacheEntry(answer, expires)
+        if self._touched is not None:
+            self._touched.append(expires)
         return answer, LOOKUP_TIME
 
     def cache_entry(self, name: str, rdtype: str) -> tuple[object, float] | None:
