@@ -4,12 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__, codes
 from .errors import MfiSimError, OptionError, ScenarioError
+from .records import TeeSink
 from .units import parse_duration
+
+if TYPE_CHECKING:
+    from .engine import Result
 
 EXIT_OK, EXIT_TEST_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -45,6 +50,13 @@ def _parser() -> _Parser:
     run.add_argument("--json", metavar="PATH", help="write the result as JSON (SPEC 2.3)")
     run.add_argument("--events", metavar="PATH", help="write message-trace events as JSON Lines (SPEC 2.4)")
     run.add_argument("--ndr-dir", metavar="DIR", help="write every NDR and delay notice as an .eml file")
+    run.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report")
+    run.add_argument("--trace", metavar="PATH.csv", help="write message trace rows (extended message trace CSV)")
+    run.add_argument("--queue-snapshots", metavar="PATH.jsonl",
+                     help="write Get-Queue style snapshots, per connector, every evaluation period")
+    run.add_argument("--metrics", metavar="PATH", help="write queue and alert series (OpenMetrics text)")
+    run.add_argument("--promtool-series", metavar="PATH.yml",
+                     help="write the same series as a promtool input_series block")
     run.add_argument("--transcript", metavar="N|first-failure",
                      help="print the SMTP transcript of the Nth delivery attempt, or of the first failing one")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -93,6 +105,10 @@ def _run(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    for option in ("report", "trace", "queue_snapshots", "metrics", "promtool_series", "json", "events"):
+        path = getattr(args, option)
+        if path is not None and Path(path).is_dir():
+            raise OptionError(f"--{option.replace('_', '-')}: {path} is a directory")
     capture = None
     if args.transcript is not None:
         if args.transcript == "first-failure":
@@ -101,27 +117,48 @@ def _run(args: argparse.Namespace) -> int:
             capture = int(args.transcript)
         else:
             raise OptionError(f"--transcript: expected a positive number or first-failure, got {args.transcript!r}")
-    events = EventWriter(args.events, scenario) if args.events else None
+    sinks: list[Any] = []
+    if args.events:
+        sinks.append(EventWriter(args.events, scenario))
+    if args.trace:
+        from .output.trace_csv import TraceCsvWriter
+        sinks.append(TraceCsvWriter(args.trace, scenario))
+    trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
     ndrs = NdrDirectory(args.ndr_dir, scenario) if args.ndr_dir else None
     try:
-        engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=events, on_ndr=ndrs)
+        engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=trace, on_ndr=ndrs)
         for q in engine.queues:
             q.capture = capture
-        if events is not None:
-            events.bind(engine.queues)
+        for sink in sinks:
+            sink.bind(engine.queues)
         if ndrs is not None:
             ndrs.bind(engine.queues)
         if not args.quiet:
             print(story_text(scenario))
         result = engine.run()
+        outputs: list[tuple[str, Callable[[Result], str]]] = []
         if args.json:
-            write_atomic(args.json, result_json(result))
-        if events is not None:
-            events.close()
-            events = None
+            outputs.append((args.json, result_json))
+        if args.report:
+            from .output.html_report import report_html
+            outputs.append((args.report, report_html))
+        if args.queue_snapshots:
+            from .output.queue_snapshots import queue_snapshots_jsonl
+            outputs.append((args.queue_snapshots, queue_snapshots_jsonl))
+        if args.metrics:
+            from .output.metrics import openmetrics_text
+            outputs.append((args.metrics, openmetrics_text))
+        if args.promtool_series:
+            from .output.metrics import promtool_series_yaml
+            outputs.append((args.promtool_series, promtool_series_yaml))
+        texts = [(path, render(result)) for path, render in outputs]   # render all before writing any
+        for path, text in texts:
+            write_atomic(path, text)
+        while sinks:
+            sinks.pop(0).close()
     finally:
-        if events is not None:
-            events.discard()
+        for sink in sinks:
+            sink.discard()
     if not args.quiet:
         print(summary_text(result), end="")
     if capture is not None:

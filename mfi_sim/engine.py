@@ -19,7 +19,7 @@ from .faults import FaultSchedule, ScheduledFault
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, TraceSink
 from .retry import get_policy
-from .scenario.schema import Action, Scenario
+from .scenario.schema import Action, Fault, Scenario
 from .traffic import ArrivalFeed, MergedFeed
 from .units import format_duration, iso_at
 from .world.state import WorldState
@@ -46,6 +46,8 @@ class Result:
     latency: LatencyHistogram
     alerts: AlertBook
     observations: dict[float, list[QueueSnapshot]] = field(default_factory=dict)
+    fault_windows: list[tuple[int, Fault, float, float]] = field(default_factory=list)
+    """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
 
     @property
     def start(self) -> datetime:
@@ -108,7 +110,8 @@ class Engine:
                 last_server=last.server_name if last else None, last_ip=last.ip if last else None,
                 retry_count=q.failures, first_retry=q.first_retry, last_retry=q.last_retry,
                 next_retry=q.retry_at if q.retry_at is not None and q.retry_at > t else None,
-                received=c.received, delivered=c.delivered, ndr=c.ndr, rejected=c.rejected, expired=q.expired))
+                received=c.received, delivered=c.delivered, ndr=c.ndr, rejected=c.rejected, expired=q.expired,
+                attempts=c.attempts))
         return out
 
     # ------------------------------------------------------------------------------------------ processes
@@ -231,8 +234,10 @@ class Engine:
             latency.merge(q.latency)
         if self.duration in self.observe_at:
             self.observations[self.duration] = self.snapshot()
+        windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.duration)) for sf in self.faults.faults
+                   if sf.start < self.duration]
         return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
-                      self.alerts, self.observations)
+                      self.alerts, self.observations, windows)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, duration: float | None = None,

@@ -460,7 +460,7 @@ class ConnectorQueue:
         c = self.counters
         c.attempts += 1
         code = outcome.code or "other"
-        c.codes_seen[code] = c.codes_seen.get(code, 0) + 1
+        c.count_failure(code, self.now)
         end = s + outcome.elapsed
         heapreplace(self.free, (end, slot))
         self.session[slot] = None
@@ -519,7 +519,7 @@ class ConnectorQueue:
             self._delivered(number, n, inv, done_at, sess)
             return False
         code = result.code or "other"
-        c.codes_seen[code] = c.codes_seen.get(code, 0) + 1
+        c.count_failure(code, self.now)
         if result.kind != DROPPED:
             # The destination's own reply to this message: the queue's last error, as Get-Queue shows it.
             self.last = Outcome(False, code, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
@@ -695,11 +695,13 @@ class ConnectorQueue:
         if bad:
             if at_arrival:
                 c.rejected += bad
+                reply = "550 5.1.10 Recipient rejected at once: not found in the directory"
                 if self.trace is not None:
                     for i in range(first, inv):
-                        self.trace.emit(t, "FAIL", self.index, number, i,
-                                        "550 5.1.10 Recipient rejected at once: not found in the directory",
-                                        "Failed")
+                        self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
+                if self.on_ndr is not None:
+                    self.on_ndr(NdrRecord(t, self.index, number,
+                                          tuple((i, "5.1.10", reply) for i in range(first, inv)), None, t))
             else:
                 c.ndr += bad
                 c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + bad

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["ConnectorCounters", "LatencyHistogram", "TraceSink", "NdrRecord", "QueueSnapshot", "TimelineEntry",
+__all__ = ["ConnectorCounters", "LatencyHistogram", "TraceSink", "TeeSink", "NdrRecord", "QueueSnapshot", "TimelineEntry",
            "Recorder"]
 
 
@@ -26,6 +26,13 @@ class ConnectorCounters:
     delay_dsns: int = 0
     codes_seen: dict[str, int] = field(default_factory=dict)
     ndr_by_status: dict[str, int] = field(default_factory=dict)
+    failures_by_hour: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def count_failure(self, code: str, t: float) -> None:
+        """A failed attempt with `code` at time `t` (for codes_seen and attempts per hour by outcome)."""
+        self.codes_seen[code] = self.codes_seen.get(code, 0) + 1
+        hour = self.failures_by_hour.setdefault(int(t // 3600), {})
+        hour[code] = hour.get(code, 0) + 1
 
     @property
     def queued(self) -> int:
@@ -149,6 +156,7 @@ class QueueSnapshot:
     ndr: int
     rejected: int
     expired: int
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +168,22 @@ class TimelineEntry:
     connector: str | None
     text: str
     code: str | None = None
+
+
+class TeeSink:
+    """Sends trace events to several sinks (e.g. --events and --trace together)."""
+
+    def __init__(self, sinks: list[TraceSink]) -> None:
+        self.sinks = sinks
+
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str,
+             status: str) -> None:
+        for s in self.sinks:
+            s.emit(t, event, connector, number, rcpt, detail, status)
+
+    def flush(self, watermark: float) -> None:
+        for s in self.sinks:
+            s.flush(watermark)
 
 
 class Recorder:
