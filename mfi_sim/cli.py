@@ -37,6 +37,16 @@ def _duration(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _parser() -> _Parser:
     p = _Parser(prog="mfi-sim", description="Simulate an outbound connector queue when delivery fails, and "
                                             "the mail-flow-intelligence alerts it raises.")
@@ -66,6 +76,19 @@ def _parser() -> _Parser:
     tst.add_argument("--junit", metavar="PATH", help="also write JUnit XML")
     tst.add_argument("--run", metavar="REGEX", help="only tests whose name matches")
 
+    sw = sub.add_parser("sweep", help="what-if grid with replications and confidence intervals")
+    sw.add_argument("scenario")
+    sw.add_argument("--set", dest="sets", metavar="KEY=V1,V2", action="append", default=[],
+                    help="a scenario field by dotted path and the values to try (repeatable)")
+    sw.add_argument("--replications", type=_positive_int, default=1, metavar="N")
+    sw.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                    help="local processes (default: all cores)")
+    sw.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address, or 'local' for a LocalCluster")
+    sw.add_argument("--duration", type=_duration, help="override the simulated duration")
+    sw.add_argument("--csv", metavar="PATH", help="rows per (point, replication); PATH-summary.csv and "
+                                                   "PATH-manifest.json beside it")
+    sw.add_argument("--quiet", action="store_true")
+
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+")
 
@@ -79,7 +102,7 @@ def _parser() -> _Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "test": _test, "validate": _validate, "list": _list,
+        return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
                 "explain": _explain}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
@@ -126,7 +149,9 @@ def _run(args: argparse.Namespace) -> int:
     trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
     ndrs = NdrDirectory(args.ndr_dir, scenario) if args.ndr_dir else None
     try:
-        engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=trace, on_ndr=ndrs)
+        bar = _progress("simulating") if not args.quiet and sys.stderr.isatty() else None
+        engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=trace, on_ndr=ndrs,
+                        progress=(lambda now, total: bar(int(100 * now / total), 100)) if bar else None)
         for q in engine.queues:
             q.capture = capture
         for sink in sinks:
@@ -166,6 +191,53 @@ def _run(args: argparse.Namespace) -> int:
             print(f"\nTranscript on '{q.name}'")
             print("\n".join(q.transcript) if q.transcript else "  (no such attempt in this run)")
     return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from . import sweep
+    from .output.atomic import write_atomic
+    from .output.sweep_report import rows_csv, summary_csv, table_text
+    from .scenario import parse_toml, resolve_path, scenario_from_data
+
+    path = resolve_path(args.scenario)
+    text = path.read_text(encoding="utf-8")
+    data = parse_toml(text, args.scenario)
+    base = scenario_from_data(dict(data), args.scenario, text)
+    settings = [sweep.parse_set(expr) for expr in args.sets]
+    points = sweep.plan(data, settings, args.scenario)
+    seeds = sweep.replication_seeds(base.seed, args.replications)
+    tasks = [sweep.Task(i, r, seed, variant, args.scenario, args.duration)
+             for i, (_, variant) in enumerate(points) for r, seed in enumerate(seeds)]
+    workers = args.workers or os.cpu_count() or 1
+    show = _progress("sweep") if not args.quiet and sys.stderr.isatty() else None
+    rows = sweep.run_tasks(tasks, workers=workers, dask=args.dask, progress=show)
+    labels = [labels for labels, _ in points]
+    summary = sweep.summarize(rows, len(points))
+    if not args.quiet:
+        print(f"{base.name}: {len(points)} point(s) x {args.replications} replication(s)")
+        print(table_text(labels, summary, args.replications), end="")
+    if args.csv:
+        stem = args.csv[:-4] if args.csv.endswith(".csv") else args.csv
+        backend = f"dask:{args.dask}" if args.dask else f"processes:{workers}"
+        files = [(args.csv, rows_csv(labels, rows)), (f"{stem}-summary.csv", summary_csv(labels, summary)),
+                 (f"{stem}-manifest.json", sweep.manifest(__version__, args.scenario, text, base.seed, seeds,
+                                                          settings, labels, backend))]
+        for target, content in files:
+            write_atomic(target, content)
+    return EXIT_OK
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    """A one-line progress bar on stderr (only used when stderr is a terminal)."""
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        end = "\n" if done >= total else ""
+        print(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr,
+              flush=True)
+    return show
 
 
 def _test(args: argparse.Namespace) -> int:

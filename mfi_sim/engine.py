@@ -59,7 +59,7 @@ class Engine:
 
     def __init__(self, scenario: Scenario, seed: int | None = None, duration: float | None = None,
                  trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None,
-                 observe_at: tuple[float, ...] = ()) -> None:
+                 observe_at: tuple[float, ...] = (), progress: Callable[[float, float], None] | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.duration = scenario.duration if duration is None else duration
@@ -84,6 +84,7 @@ class Engine:
         self.recorder.subscribe(self.alerts.observe)
         self.recorder.subscribe(self._note_drained)
         self._backlogged: set[str] = set()
+        self.progress = progress
         self.observe_at = tuple(sorted(set(t for t in observe_at if 0 <= t <= self.duration)))
         self.observations: dict[float, list[QueueSnapshot]] = {}
 
@@ -120,6 +121,8 @@ class Engine:
         while True:
             self.sync()
             self.recorder.snapshot(self.snapshot())
+            if self.progress is not None:
+                self.progress(self.env.now, self.duration)
             yield self.env.timeout(every)
 
     def _observer(self) -> Generator[simpy.Event, None, None]:
@@ -226,6 +229,8 @@ class Engine:
             env.process(self._observer())
         env.run(until=self.duration)
         self.sync()
+        if self.progress is not None:
+            self.progress(self.duration, self.duration)
         if not self.recorder.snapshots or self.recorder.snapshots[-1].t < env.now:
             self.recorder.snapshot(self.snapshot())
         latency = LatencyHistogram()

@@ -1,10 +1,11 @@
 """Scenario files: the frozen schema the engine runs, and the loader that builds it from TOML."""
 from __future__ import annotations
 
-from .loader import bundled_names, bundled_path, load_scenario, loads_scenario, resolve_path
+from .loader import (bundled_names, bundled_path, load_scenario, loads_scenario, parse_toml, resolve_path,
+                     scenario_from_data)
 from .schema import (Action, AlertSettings, Certificate, Connector, Fault, Scenario, Server, TestCase,
                      Tenant, Traffic)
 
 __all__ = ["Action", "AlertSettings", "Certificate", "Connector", "Fault", "Scenario", "Server", "TestCase",
            "Tenant", "Traffic", "load_scenario", "loads_scenario", "bundled_names", "bundled_path",
-           "resolve_path"]
+           "resolve_path", "parse_toml", "scenario_from_data"]

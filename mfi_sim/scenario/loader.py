@@ -445,14 +445,23 @@ def _test(r: _Reader, i: int) -> s.TestCase:
 
 
 # ---------------------------------------------------------------------------------------------- top level
-def loads_scenario(text: str, source: str = "<scenario>") -> s.Scenario:
-    """Parses and validates scenario text; raises ScenarioError naming source, line and field."""
+def parse_toml(text: str, source: str = "<scenario>") -> dict[str, Any]:
+    """The TOML document as plain data; ScenarioError with the line when it is not valid TOML."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = _LINE_IN_MESSAGE.search(str(exc))
         raise ScenarioError(f"not valid TOML: {str(exc).split(' (at')[0]}", file=source,
                             line=int(m.group(1)) if m else None) from None
+
+
+def loads_scenario(text: str, source: str = "<scenario>") -> s.Scenario:
+    """Parses and validates scenario text; raises ScenarioError naming source, line and field."""
+    return scenario_from_data(parse_toml(text, source), source, text)
+
+
+def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: str = "") -> s.Scenario:
+    """Validates parsed scenario data (e.g. a file's data with sweep overrides) into a Scenario."""
     ctx = _Context(source, text)
     top = _Reader(data, "", ctx, "")
     sc = top.sub("scenario")
