@@ -156,3 +156,13 @@ def test_events_are_streamed_not_held(tmp_path: Path) -> None:
     finally:
         Engine.sync = original  # type: ignore[method-assign]
     assert any(0 < s < sizes[-1] for s in sizes)
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A long run shows a progress bar on stderr when it is a terminal, and nothing otherwise."""
+    assert cli.main(["run", "healthy-baseline", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert cli.main(["run", "healthy-baseline", "--json", os.devnull]) == 0
+    err = capsys.readouterr().err
+    assert "simulating [" in err and err.rstrip().endswith("100/100")

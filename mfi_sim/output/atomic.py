@@ -14,20 +14,29 @@ class AtomicFile:
 
     def __init__(self, path: str | Path, mode: str = "w") -> None:
         self.path = Path(path)
+        self._tmp: str | None = None
+        if self.path.exists() and not self.path.is_file():
+            # A device or pipe (/dev/null, /dev/stdout): nothing to rename over, write straight to it.
+            self.file: IO = open(self.path, "wb" if "b" in mode else "w",  # noqa: SIM115
+                                 **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}))
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
         if "b" in mode:
-            self.file: IO = os.fdopen(fd, "wb")
+            self.file = os.fdopen(fd, "wb")
         else:
             self.file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
     def commit(self) -> None:
         self.file.close()
-        os.replace(self._tmp, self.path)
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
 
     def discard(self) -> None:
         if not self.file.closed:
             self.file.close()
+        if self._tmp is None:
+            return
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
