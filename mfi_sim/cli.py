@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -110,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mfi-sim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`mfi-sim list | head`): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except MfiSimError as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -292,10 +297,10 @@ def _list(args: argparse.Namespace) -> int:
     width = max((len(n) for n in names), default=0)
     for name in names:
         sc = load_scenario(name)
-        first = " ".join(sc.description.split()).split(". ")[0].rstrip(".")
+        first = " ".join(sc.description.split()).split(". ")[0].rstrip(".") + "."
         print(f"{name:<{width}}  {sc.name}")
-        if first:
-            print(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder='...')}.")
+        if first != ".":
+            print(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder=' ...')}")
     return EXIT_OK
 
 

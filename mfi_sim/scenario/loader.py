@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 from ..errors import ScenarioError
 from ..units import parse_duration, parse_instant, parse_rate, parse_size
 from . import schema as s
+from .fields import allowed
 
 T = TypeVar("T")
 _LINE_IN_MESSAGE = re.compile(r"at line (\d+)")
@@ -49,10 +50,11 @@ class _Lines:
 class _Reader:
     """Reads one TOML table, tracking the field path for errors and rejecting unknown keys."""
 
-    def __init__(self, data: Any, path: str, ctx: "_Context", table: str, idx: int = 0) -> None:
+    def __init__(self, data: Any, path: str, ctx: "_Context", table: str, idx: int = 0, kind: str = "") -> None:
         if not isinstance(data, dict):
             raise ctx.error(path, f"expected a table, got {type(data).__name__}", table, idx)
         self.data, self.path, self.ctx, self.table, self.idx = data, path, ctx, table, idx
+        self.kind = kind            # the table's name in the field catalogue ("servers.certificate")
         self.seen: set[str] = set()
 
     def field(self, key: str) -> str:
@@ -64,6 +66,7 @@ class _Reader:
     def raw(self, key: str, default: Any = _MISSING) -> Any:
         self.seen.add(key)
         if key in self.data:
+            self.ctx.used.add((self.kind, key))
             return self.data[key]
         if default is _MISSING:
             raise self.error(key, "required field is missing")
@@ -150,23 +153,30 @@ class _Reader:
             value = [value]
         if not isinstance(value, list):
             raise self.error(key, f"expected an array of tables ([[{key}]]), got {_describe(value)}")
-        return [_Reader(item, f"{self.field(key)}[{i}]", self.ctx, key, i) for i, item in enumerate(value)]
+        kind = f"{self.kind}.{key}" if self.kind else key
+        return [_Reader(item, f"{self.field(key)}[{i}]", self.ctx, key, i, kind) for i, item in enumerate(value)]
 
     def sub(self, key: str) -> _Reader:
         value = self.raw(key, {})
-        return _Reader(value, self.field(key), self.ctx, key if not self.path else self.table, self.idx)
+        kind = f"{self.kind}.{key}" if self.kind else key
+        return _Reader(value, self.field(key), self.ctx, key if not self.path else self.table, self.idx, kind)
 
     def done(self) -> None:
-        """Rejects keys nobody asked for: a typo must not be silently ignored."""
+        """Rejects keys that are not in the field catalogue, or that do not apply here: a typo must not be
+        silently ignored."""
+        known = allowed(self.kind)
         for key in self.data:
-            if key not in self.seen:
+            if key not in known:
                 raise self.error(key, "unknown field")
+            if key not in self.seen:
+                raise self.error(key, "does not apply here (see the field reference in the README)")
 
 
 class _Context:
-    def __init__(self, file: str, text: str) -> None:
+    def __init__(self, file: str, text: str, used: set[tuple[str, str]] | None = None) -> None:
         self.file = file
         self.lines = _Lines(text)
+        self.used = used if used is not None else set()   # (table, field) pairs the file gave
 
     def error(self, field: str, message: str, table: str = "", idx: int = 0, key: str = "") -> ScenarioError:
         return ScenarioError(message, file=self.file, field=field, line=self.lines.find(table, idx, key))
@@ -460,9 +470,11 @@ def loads_scenario(text: str, source: str = "<scenario>") -> s.Scenario:
     return scenario_from_data(parse_toml(text, source), source, text)
 
 
-def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: str = "") -> s.Scenario:
-    """Validates parsed scenario data (e.g. a file's data with sweep overrides) into a Scenario."""
-    ctx = _Context(source, text)
+def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: str = "",
+                       used: set[tuple[str, str]] | None = None) -> s.Scenario:
+    """Validates parsed scenario data (e.g. a file's data with sweep overrides) into a Scenario.
+    `used`, if given, collects the (table, field) pairs the data contained."""
+    ctx = _Context(source, text, used)
     top = _Reader(data, "", ctx, "")
     sc = top.sub("scenario")
     name = sc.text("name")
