@@ -9,6 +9,8 @@ the arguments, and nothing is taken from the clock, a random source or set/dict 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import hashlib
 import re
 import textwrap
@@ -128,9 +130,9 @@ def _build_report(original: OriginalMessage, recipients: Sequence[RecipientStatu
     report["MIME-Version"] = "1.0"
     report.add_header("Content-Type", "multipart/report", report_type=_REPORT_TYPE,
                       boundary=_boundary(dsn_message_id))
-    report.attach(_human_part(human))
-    report.attach(_delivery_status_part(original, recipients, reporting_mta))
-    report.attach(_headers_part(original))
+    for part in (_human_part(human), _delivery_status_part(original, recipients, reporting_mta),
+                 _headers_part(original)):
+        report.attach(cast(EmailMessage, part))   # typeshed wants the parent's class; any MIMEPart works
     return report
 
 
@@ -178,7 +180,7 @@ def _delivery_status_part(original: OriginalMessage, recipients: Sequence[Recipi
 
     part = MIMEPart(policy=_POLICY)
     part["Content-Type"] = _DELIVERY_STATUS
-    part.set_payload(blocks)
+    part.set_payload(cast(list[Message | str], blocks))
     return part
 
 

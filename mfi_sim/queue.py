@@ -280,6 +280,7 @@ class ConnectorQueue:
                 session[slot] = sess
                 left[slot] = per_conn
                 s += sess.elapsed
+            assert sess is not None
             server = sess.server
             assert server is not None
             done_at = s - log(1.0 - rnd()) * server.config.service_time

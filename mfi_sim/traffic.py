@@ -110,13 +110,13 @@ class MergedFeed:
             times = feed.take(until)
             self.next_time = feed.next_time
             return times, [idx] * len(times)
-        times: list[float] = []
+        merged: list[float] = []
         streams: list[int] = []
         while self.next_time <= until:
-            times.append(self.next_time)
+            merged.append(self.next_time)
             streams.append(self.stream)
             self.advance()
-        return times, streams
+        return merged, streams
 
     def advance(self) -> None:
         t, i, idx = self._heap[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["AtomicFile", "write_atomic"]
 
@@ -17,8 +17,10 @@ class AtomicFile:
         self._tmp: str | None = None
         if self.path.exists() and not self.path.is_file():
             # A device or pipe (/dev/null, /dev/stdout): nothing to rename over, write straight to it.
-            self.file: IO = open(self.path, "wb" if "b" in mode else "w",  # noqa: SIM115
-                                 **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}))
+            if "b" in mode:
+                self.file: IO[Any] = open(self.path, "wb")  # noqa: SIM115
+            else:
+                self.file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)

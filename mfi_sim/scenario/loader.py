@@ -306,7 +306,7 @@ _REPLY = re.compile(r"^([2345])\d\d[ -]")
 
 
 def _reply(r: _Reader, key: str) -> str:
-    text = r.text(key)
+    text: str = r.text(key)
     if not _REPLY.match(text + " ") or text[0] == "2" or text[0] == "3":
         raise r.error(key, f"expected an SMTP error reply such as '550 5.7.1 Rejected', got {text!r}")
     return text.strip()
@@ -565,9 +565,9 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
 
     alerts = _alerts(top.sub("alerts"))
     tests = tuple(_test(r, i) for i, r in enumerate(top.tables("tests")))
-    for i, t in enumerate(tests):
-        if t.connector is not None and t.connector not in connector_names:
-            raise ctx.error(f"tests[{i}].connector", f"no connector is called {t.connector!r}", "tests", i,
+    for i, case in enumerate(tests):
+        if case.connector is not None and case.connector not in connector_names:
+            raise ctx.error(f"tests[{i}].connector", f"no connector is called {case.connector!r}", "tests", i,
                             "connector")
     top.done()
     return s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
