@@ -35,3 +35,13 @@ def test_device_is_written_not_replaced() -> None:
     """Writing to /dev/null writes to the device; it stays a character device (a rename would replace it)."""
     write_atomic(os.devnull, "nothing\n")
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_finished_file_follows_the_umask(tmp_path: Path) -> None:
+    """A written file gets the usual permissions (0644 under umask 022), not mkstemp's private 0600."""
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "r.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode) == 0o644

@@ -9,6 +9,12 @@ from typing import IO, Any
 __all__ = ["AtomicFile", "write_atomic"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class AtomicFile:
     """A file opened for writing under a temporary name; `commit()` renames it into place, `discard()` drops it."""
 
@@ -24,6 +30,7 @@ class AtomicFile:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.chmod(fd, 0o666 & ~_umask())     # mkstemp makes 0600; the finished file follows the umask
         if "b" in mode:
             self.file = os.fdopen(fd, "wb")
         else:

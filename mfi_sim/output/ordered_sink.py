@@ -1,0 +1,80 @@
+"""The base of trace sinks that stream message-trace events to a file in time order (`--events`, `--trace`).
+
+The queues emit an event as soon as they know it, which can be ahead of the clock (a delivery that will
+complete in 200 ms); events wait in a small heap until the engine's clock passes them (`flush(watermark)`),
+then go to the subclass's `write`, a batch at a time, in time order (ties in the order they were emitted).
+The file appears whole on `close()` or not at all (`discard()`).
+"""
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ..messages import MessageStore
+from ..scenario.schema import Scenario, Traffic
+from .atomic import AtomicFile
+
+if TYPE_CHECKING:
+    from ..queue import ConnectorQueue
+
+__all__ = ["OrderedSink", "PendingEvent"]
+
+#: (t, emission number, event, connector index, message number, recipient index, detail, status)
+PendingEvent = tuple[float, int, str, int, int, int, str, str]
+
+
+class OrderedSink:
+    """A TraceSink that holds events until the clock passes them, then hands them to `write` in time order."""
+
+    def __init__(self, path: str | Path, scenario: Scenario, mode: str = "w") -> None:
+        self._file = AtomicFile(path, mode)
+        self._heap: list[PendingEvent] = []
+        self._seq = 0
+        self.start: datetime = scenario.start
+        self.names = [c.name for c in scenario.connectors]
+        self.tenant = scenario.tenant.domain
+        self.stores: list[MessageStore] = []
+        self.streams: list[tuple[Traffic, ...]] = []
+        self.domains: list[list[str]] = []
+        self.count = 0
+
+    def bind(self, queues: list[ConnectorQueue]) -> None:
+        """Gives access to the queues' message stores and traffic streams (arrival, size, recipients)."""
+        self.stores = [q.store for q in queues]
+        self.streams = [q.streams for q in queues]
+        self.domains = [[t.to for t in q.streams] for q in queues]
+
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, event, connector, number, rcpt, detail, status))
+
+    def flush(self, watermark: float) -> None:
+        """Writes every held event at or before `watermark`."""
+        heap = self._heap
+        if not heap or heap[0][0] > watermark:
+            return
+        pop = heapq.heappop
+        due = []
+        while heap and heap[0][0] <= watermark:
+            due.append(pop(heap))
+        self.write(due)
+        self.count += len(due)
+
+    def write(self, events: list[PendingEvent]) -> None:
+        """Writes a batch of events, already in time order, to `self.file`."""
+        raise NotImplementedError
+
+    @property
+    def file(self) -> IO[Any]:
+        """The open temporary file (text, UTF-8, no newline translation; or binary with mode "wb")."""
+        return self._file.file
+
+    def close(self) -> None:
+        """Writes what is left and puts the file in place."""
+        self.flush(float("inf"))
+        self._file.commit()
+
+    def discard(self) -> None:
+        self._file.discard()

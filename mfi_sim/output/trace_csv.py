@@ -1,0 +1,159 @@
+"""`--trace`: message-trace events as rows of the extended message trace report (CSV), in time order.
+
+Columns are those of the service's extended report, in its order (the order of the Exchange message tracking
+log: date_time_utc ... custom_data), followed by the two columns only its enhanced summary report has,
+origin_timestamp (when the message first entered the service) and delivery_priority. One row per event and
+recipient, as in the `--events` file of the same run. Two deliberate differences from the real report:
+- recipient_status holds the Get-MessageTrace status of the recipient after that event (Pending, Delivered,
+  Failed), so the last row of a recipient gives its final state; the event's SMTP text is in source_context;
+- server_hostname and server_ip are the destination the event names ([LastAttemptedServerName=...]
+  [LastAttemptedIP=ip:port], or a trailing [host]), empty when it names none.
+Fields the simulation has no value for (client_ip, client_hostname, related_recipient_address, reference,
+original_client_ip, original_server_ip, custom_data) are empty.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import uuid
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from ..messages import message_id, recipient, sender
+from ..scenario.schema import Scenario
+from ..units import iso_at
+from .ordered_sink import OrderedSink, PendingEvent
+
+__all__ = ["TraceCsvWriter", "COLUMNS", "NAMESPACE", "network_message_id", "destination_of", "source_of"]
+
+#: The extended report's columns in its order, then the enhanced summary's origin_timestamp, delivery_priority.
+COLUMNS = ("date_time_utc", "client_ip", "client_hostname", "server_ip", "server_hostname", "source_context",
+           "connector_id", "source", "event_id", "internal_message_id", "message_id", "network_message_id",
+           "recipient_address", "recipient_status", "total_bytes", "recipient_count", "related_recipient_address",
+           "reference", "message_subject", "sender_address", "return_path", "message_info", "directionality",
+           "tenant_id", "original_client_ip", "original_server_ip", "custom_data", "origin_timestamp",
+           "delivery_priority")
+
+#: The namespace of the name-based (version 5, SHA-1) UUIDs this module makes: the same name, the same id.
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "mfi-sim.example")
+
+_SERVER_NAME = re.compile(r"\[LastAttemptedServerName=([^\]]*)\]")
+_SERVER_IP = re.compile(r"\[LastAttemptedIP=([^\]]*)\]")
+_TRAILING_HOST = re.compile(r"\[([^\]=\s]+)\]\s*$")
+
+#: The transport component that logs each event (the report's `source` column).
+_SOURCES = {"RECEIVE": "SMTP", "DEFER": "SMTP", "DELIVER": "SMTP", "FAIL": "SMTP", "DSN": "DSN",
+            "EXPAND": "ROUTING"}
+
+
+#: Messages whose per-message columns are kept between batches (cleared when full).
+_MESSAGE_CACHE = 65536
+
+
+def network_message_id(mid: str) -> str:
+    """A GUID for a message, derived from its Message-ID: `str(uuid.uuid5(namespace, mid))`, computed directly
+    (RFC 9562 5.5: SHA-1 of namespace and name, version and variant bits set), as it is needed for every message."""
+    h = bytearray(hashlib.sha1(NAMESPACE.bytes + mid.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+class _IsoClock:
+    """`iso_at(start, t)` for many instants: the text up to the second is kept per whole second."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self._exact = start.microsecond == 0
+        self._seconds: dict[int, str] = {}
+
+    def __call__(self, t: float) -> str:
+        if not self._exact:
+            return iso_at(self.start, t)
+        span = timedelta(seconds=t)              # the same rounding to microseconds as iso_at
+        whole = span.days * 86400 + span.seconds
+        head = self._seconds.get(whole)
+        if head is None:
+            if len(self._seconds) >= 100_000:
+                self._seconds.clear()
+            head = self._seconds[whole] = (self.start + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S.")
+        return f"{head}{span.microseconds // 1000:03d}Z"
+
+
+@lru_cache(maxsize=1024)
+def destination_of(detail: str) -> tuple[str, str]:
+    """(server host name, server IP) an event's detail names, or empty strings.
+
+    `... [LastAttemptedServerName=mail.contoso.com] [LastAttemptedIP=198.51.100.10:25]` gives both (the port
+    dropped); `250 2.6.0 Queued mail for delivery [mail.contoso.com]` gives the host name only.
+    """
+    host = ip = ""
+    m = _SERVER_NAME.search(detail)
+    if m:
+        host = m.group(1)
+    m = _SERVER_IP.search(detail)
+    if m:
+        ip = m.group(1)
+        if ip.startswith("["):                      # [2001:db8::1]:25
+            ip = ip[1:].split("]", 1)[0]
+        elif ":" in ip:                             # 198.51.100.10:25, 2001:db8::1:25 (the port is always last)
+            ip = ip.rpartition(":")[0]
+    if not host:
+        m = _TRAILING_HOST.search(detail)
+        if m:
+            host = m.group(1)
+    return host, ip
+
+
+@lru_cache(maxsize=1024)
+def source_of(event: str, detail: str) -> str:
+    """The component that logs an event: SMTP for the connection to the destination, STOREDRIVER for delivery
+    to a cloud mailbox (after Fix now), AGENT for a recipient rejected at once, DSN for notifications."""
+    if event == "DELIVER" and detail.startswith("Delivered to the mailbox"):
+        return "STOREDRIVER"
+    if event == "FAIL" and "rejected at once" in detail:
+        return "AGENT"
+    return _SOURCES.get(event, "SMTP")
+
+
+class TraceCsvWriter(OrderedSink):
+    """A TraceSink that writes extended-message-trace rows to a temporary file, renamed into place on close."""
+
+    def __init__(self, path: str | Path, scenario: Scenario) -> None:
+        super().__init__(path, scenario)
+        self._csv = csv.writer(self.file, lineterminator="\r\n")
+        self._csv.writerow(COLUMNS)
+        self._tenant_id = str(uuid.uuid5(NAMESPACE, f"tenant:{self.tenant}"))
+        self._iso = _IsoClock(self.start)
+        self._messages: dict[tuple[int, int], tuple[int, str, str, int, int, str, str, str, str]] = {}
+
+    def write(self, events: list[PendingEvent]) -> None:
+        iso, names, messages = self._iso, self.names, self._messages
+        stores = self.stores
+        rows = []
+        for t, _, event, ci, number, rcpt, detail, status in events:
+            m = messages.get((ci, number))
+            if m is None:
+                if len(messages) >= _MESSAGE_CACHE:
+                    messages.clear()
+                m = messages[(ci, number)] = self._message(ci, number)
+            internal, mid, nmid, size, count, subject, who, origin, domain = m
+            host, ip = destination_of(detail)
+            rows.append((
+                iso(t), "", "", ip, host, detail, names[ci], source_of(event, detail), event, internal,
+                mid, nmid, recipient(ci, number, rcpt, rcpt < stores[ci].invalid[number], domain), status, size,
+                count, "", "", subject, who, who, origin if event == "DELIVER" else "", "Originating",
+                self._tenant_id, "", "", "", origin, "Normal"))
+        self._csv.writerows(rows)
+
+    def _message(self, ci: int, number: int) -> tuple[int, str, str, int, int, str, str, str, str]:
+        """The columns that depend on the message only (most messages have two or more events)."""
+        store = self.stores[ci]
+        stream = self.streams[ci][store.stream[number]]
+        mid = message_id(ci, number, self.tenant)
+        return ((ci + 1) * 10_000_000_000 + number, mid, network_message_id(mid), stream.message_size,
+                stream.recipients_per_message, f"Message {number} for {stream.to}", sender(number, self.tenant),
+                self._iso(store.arrival[number]), stream.to)
