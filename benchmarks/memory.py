@@ -15,59 +15,23 @@ import argparse
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 from mfi_sim import loads_scenario
 from mfi_sim.engine import Engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare  # noqa: E402  (the workload definition shared by the benchmarks)
 
 BUDGET = 100.0   # bytes per queued message
 
 
 def scenario_text(messages: int, rate: float) -> str:
-    """Traffic for `messages / rate` seconds to a smart host that refuses every connection from the start."""
-    seconds = messages / rate
-    return f"""\
-[scenario]
-name = "benchmark: everything stays queued"
-seed = 1
-duration = "{seconds:.3f}s"
-
-[tenant]
-message_expiration = "24h"
-delay_notification = "off"
-
-[[connectors]]
-name = "To smart host"
-smart_hosts = ["mail.fabrikam.example"]
-recipient_domains = ["fabrikam.example"]
-tls = "None"
-max_connections = 20
-
-[dns]
-zone = \"\"\"
-$ORIGIN fabrikam.example.
-@     3600 IN SOA ns1 hostmaster 1 7200 900 1209600 300
-@     3600 IN NS  ns1
-ns1   3600 IN A   192.0.2.53
-mail  3600 IN A   192.0.2.10
-\"\"\"
-
-[[servers]]
-address = "192.0.2.10"
-hostname = "mail.fabrikam.example"
-starttls = false
-
-[[traffic]]
-rate = "{rate:g}/s"
-to = "fabrikam.example"
-
-[[faults]]
-kind = "connection_refused"
-target = "192.0.2.10"
-start = "0s"
-
-[alerts]
-evaluate_every = "5m"
-"""
+    """compare.py's reference workload, with every connection refused for the whole run."""
+    hours = messages / rate / 3600.0
+    workload = argparse.Namespace(rate=rate, hours=hours, drain_hours=0.0, outage_start=0.0, outage_hours=hours,
+                                  connections=20, service=0.05, expiry_hours=24.0, retry=600.0, seed=1)
+    return compare.scenario_text(workload)
 
 
 def main(argv: list[str] | None = None) -> int:
