@@ -11,21 +11,20 @@ whole queue into Retry (SPEC 1.2); a recipient-level 4xx defers one message on i
 """
 from __future__ import annotations
 
-import heapq
 import math
 import random
 from math import log
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from heapq import heappop, heappush, heapreplace
 
 from . import codes
-from .attempt import DELIVERED, DROPPED, FAILED, Outcome, SessionSpec, open_session, send_message, \
-    message_stage_faults
-from .messages import DONE, INVALID_GONE, QUEUED, MessageStore, recipient, sender
+from .attempt import Outcome, SessionSpec, message_stage_faults, open_session
+from .messages import DONE, QUEUED, MessageStore
 from .records import ConnectorCounters, LatencyHistogram, NdrRecord, Recorder, TraceSink
 from .retry import RetryPolicy
-from .scenario.schema import Connector, Fault, Traffic
+from .scenario.schema import Connector, Traffic
+from .message_replies import MessageReplies
 from .traffic import MergedFeed
 from .world.state import WorldState
 
@@ -39,7 +38,7 @@ KEEPALIVE = 2.0
 ARRIVAL_CHUNK = 60.0
 
 
-class ConnectorQueue:
+class ConnectorQueue(MessageReplies):
     """One outbound connector's queue and connection pool."""
 
     def __init__(self, index: int, config: Connector, world: WorldState, streams: tuple[Traffic, ...],
@@ -138,11 +137,6 @@ class ConnectorQueue:
             p += 1
         self._aged_ptr = p
         return p - self._aged_done
-
-    def _finish(self, number: int) -> None:
-        self.store.status[number] = DONE
-        if number < self._aged_ptr:
-            self._aged_done += 1
 
     # ------------------------------------------------------------------------------------------ actions
     def set_smart_hosts(self, hosts: tuple[str, ...]) -> None:
@@ -323,25 +317,6 @@ class ConnectorQueue:
         self.latency.add_many(self._lat_buf)
         self._lat_buf.clear()
 
-    # ------------------------------------------------------------------------------------------ transcript
-    def _clock(self, t: float) -> str:
-        return f"t={t:.3f}s"
-
-    def _capture_message(self, lines: list[str], number: int, sess: Outcome,
-                         firing: Sequence[Fault] | None = None) -> None:
-        """Completes a transcript with the message stages (a pure function: it changes nothing)."""
-        server = sess.server
-        assert server is not None
-        n = self.rcpts[self.store.stream[number]]
-        domain = self.streams[self.store.stream[number]].to
-        inv = self.store.invalid[number]
-        rcpts = [recipient(self.index, number, i, i < inv, domain) for i in range(n)]
-        if firing is None:
-            firing = self.world.faults.active(server.address, self.now)
-        result = send_message(server, firing, sender(number, self.tenant), rcpts, inv, lines.append)
-        lines.append(f"=== Outcome: {result.reply}")
-        self.transcript = lines
-
     # ------------------------------------------------------------------------------------------ pieces
     def _until(self, t: float) -> None:
         """Plays arrivals, expiries, delay notices and deferral timers up to `t` (no attempts)."""
@@ -488,179 +463,6 @@ class ConnectorQueue:
             i += 1
         q.insert(i, number)
 
-    def _message_faults_possible(self) -> bool:
-        world = self.world
-        for st in world.servers.values():
-            if any(stage in ("mail", "rcpt", "data") for stage, _ in st.config.replies):
-                return True
-        for sf in world.faults.faults:
-            f = sf.fault
-            if (f.kind == "smtp_reply" and f.stage in ("mail", "rcpt", "data")) or \
-                    (f.kind == "connection_closed" and f.stage == "data"):
-                if sf.end > self.now:
-                    return True
-        return False
-
-    def _message_attempt(self, number: int, sess: Outcome, slot: int, s: float, done_at: float, n: int,
-                         inv: int) -> bool:
-        """The slow path, when a fault or reply can hit MAIL/RCPT/DATA; True if the slot was already handled."""
-        server = sess.server
-        assert server is not None
-        firing = self.world.firing(server.address, s)
-        recipients = [f"r{i}" for i in range(n)]
-        result = send_message(server, firing, "", recipients, inv)
-        if self.capture == 0 and self.transcript is None and result.kind != DELIVERED:
-            self._capture_message([f"=== {self._clock(s)} attempt {self.counters.attempts} for message {number}",
-                                   f"=== On the open connection to {sess.server_name} [{sess.ip}]"],
-                                  number, sess, firing)
-        c = self.counters
-        if result.kind != DROPPED and self.failures:
-            self._recovered(s)
-        if result.kind == DELIVERED:
-            self._delivered(number, n, inv, done_at, sess)
-            return False
-        code = result.code or "other"
-        c.count_failure(code, self.now)
-        if result.kind != DROPPED:
-            # The destination's own reply to this message: the queue's last error, as Get-Queue shows it.
-            self.last = Outcome(False, code, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
-            self.last_error_time = done_at
-        if result.kind == DROPPED:
-            # The connection died mid-transfer: connection-level, so the queue goes into Retry (450 4.4.318).
-            outcome = Outcome(False, codes.CLOSED_ABRUPTLY, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
-            self._requeue(number)
-            self.last = outcome
-            self.last_error_time = done_at
-            heapreplace(self.free, (done_at, slot))
-            self.session[slot] = None
-            if self.trace is not None:
-                for i in range(n):
-                    self.trace.emit(done_at, "DEFER", self.index, number, i, outcome.last_error or "", "Pending")
-            if done_at < self.pending_fail:
-                self.pending_fail = done_at
-                self.pending_outcome = outcome
-            return True
-        if inv and result.rejected_invalid and self.store.status[number] == QUEUED:
-            self._ndr_invalid(number, inv, done_at, sess)
-            self.store.status[number] = INVALID_GONE
-        if result.kind == FAILED:
-            self._fail(number, done_at, result.reply, sess, bounce_code=code)
-        else:
-            tries = self.tries.get(number, 0) + 1
-            self.tries[number] = tries
-            age = done_at - self.store.arrival[number]
-            due = done_at + self.policy.next_delay(tries, age)
-            deadline = self.store.arrival[number] + self.expiration
-            heappush(self.deferred, (min(due, deadline), number))
-            if self.trace is not None:
-                for i in range(inv if self.store.status[number] == INVALID_GONE else 0, n):
-                    self.trace.emit(done_at, "DEFER", self.index, number, i,
-                                    f"{result.reply} [{sess.server_name}]", "Pending")
-        return False
-
-    # ------------------------------------------------------------------------------------------ endings
-    def _delivered(self, number: int, n: int, inv: int, t: float, sess: Outcome) -> None:
-        """The destination took the message: known recipients delivered, unknown ones (first time) NDR'd."""
-        if n > inv:
-            self.counters.delivered += n - inv
-            self.latency.add(t - self.store.arrival[number])
-            if self.trace is not None:
-                self._trace_delivered(number, inv, n, t, sess)
-        if inv and self.store.status[number] == QUEUED:
-            self._ndr_invalid(number, inv, t, sess)
-        self._finish(number)
-
-    def _trace_delivered(self, number: int, first: int, n: int, t: float, sess: Outcome) -> None:
-        assert self.trace is not None
-        for i in range(first, n):
-            self.trace.emit(t, "DELIVER", self.index, number, i,
-                            f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered")
-
-    def _remaining(self, number: int) -> tuple[int, int]:
-        """(first still-pending recipient index, recipient count) of a message."""
-        n = self.rcpts[self.store.stream[number]]
-        first = self.store.invalid[number] if self.store.status[number] == INVALID_GONE else 0
-        return first, n
-
-    def _expire(self, number: int, t: float) -> None:
-        """The message's lifetime ran out: NDR with the last deferral's reason (SPEC 1.2)."""
-        if self.store.status[number] == DONE:
-            return
-        first, n = self._remaining(number)
-        failing = self.failures > 0 or self.pending_fail < INF or self.retry_at is not None
-        last = self.last if failing else None
-        reply = codes.expiry_reply(last.code if last else None)
-        status = codes.status_of(reply, "4.4.7")
-        self.expired += n - first
-        if not self._first_expiry_noted:
-            self._first_expiry_noted = True
-            self.recorder.note(t, "first_expiry", self.name,
-                               f"First message on '{self.name}' expired after "
-                               f"{self.expiration / 3600:g} h in the queue: {reply}", last.code if last else None)
-        self._bounce(number, first, n, t, status, reply, last)
-        self.tries.pop(number, None)
-
-    def _fail(self, number: int, t: float, reply: str, outcome: Outcome | None, bounce_code: str) -> None:
-        """A permanent reply: NDR at once with the destination's own reply."""
-        first, n = self._remaining(number)
-        status = codes.status_of(reply, "5.0.0")
-        self._bounce(number, first, n, t, status, reply, outcome)
-        self.tries.pop(number, None)
-
-    def _ndr_invalid(self, number: int, inv: int, t: float, outcome: Outcome | None) -> None:
-        """Recipients the destination does not know: 550 5.1.10, NDR at once."""
-        c = self.counters
-        c.ndr += inv
-        c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + inv
-        if self.trace is not None:
-            for i in range(inv):
-                self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
-        if self.on_ndr is not None:
-            self.on_ndr(NdrRecord(t, self.index, number,
-                                  tuple((i, "5.1.10", codes.RECIPIENT_NOT_FOUND) for i in range(inv)),
-                                  outcome.server_name if outcome else None, t))
-
-    def _bounce(self, number: int, first: int, n: int, t: float, status: str, reply: str,
-                outcome: Outcome | None) -> None:
-        c = self.counters
-        count = n - first
-        self._finish(number)
-        if count <= 0:
-            return
-        c.ndr += count
-        c.ndr_by_status[status] = c.ndr_by_status.get(status, 0) + count
-        if self.trace is not None:
-            for i in range(first, n):
-                self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
-        if self.on_ndr is not None:
-            self.on_ndr(NdrRecord(t, self.index, number, tuple((i, status, reply) for i in range(first, n)),
-                                  outcome.server_name if outcome else None, self.last_error_time))
-
-    def _delay_notices(self, t: float) -> None:
-        """Messages still queued `delay_notice` after arrival: a delay DSN to the sender (Action: delayed)."""
-        wait = self.delay_notice
-        assert wait is not None
-        arrival, status = self.store.arrival, self.store.status
-        p, n = self._delay_ptr, len(arrival)
-        while p < n and arrival[p] + wait <= t:
-            if status[p] != DONE:
-                at = arrival[p] + wait
-                first, count = self._remaining(p)
-                self.counters.delay_dsns += 1
-                last = self.last
-                reason = last.last_error if last and last.last_error else "Delivery has been delayed"
-                if self.trace is not None:
-                    self.trace.emit(at, "DSN", self.index, p, first, f"Delay notification sent to the sender: "
-                                    f"{reason}", "Pending")
-                if self.on_ndr is not None:
-                    status_code = codes.enhanced_of(last.code) if last and last.code else "4.4.7"
-                    self.on_ndr(NdrRecord(at, self.index, p,
-                                          tuple((i, status_code or "4.4.7", reason) for i in range(first, count)),
-                                          last.server_name if last else None, self.last_error_time, delayed=True,
-                                          retry_until=arrival[p] + self.expiration))
-            p += 1
-        self._delay_ptr = p
-
     # ------------------------------------------------------------------------------------------ Fix now
     def apply_fix_now(self, t: float) -> None:
         """Fix now took effect: mail for this connector's domains stays in the cloud (accepted domain becomes
@@ -686,39 +488,3 @@ class ConnectorQueue:
             self._pull(t1)
         if t1 > self.now:
             self.now = t1
-
-    def _deliver_locally(self, number: int, t: float, at_arrival: bool) -> None:
-        first, n = self._remaining(number)
-        inv = self.store.invalid[number]
-        c = self.counters
-        bad = max(inv - first, 0)
-        good = n - max(inv, first)
-        if bad:
-            if at_arrival:
-                c.rejected += bad
-                reply = "550 5.1.10 Recipient rejected at once: not found in the directory"
-                if self.trace is not None:
-                    for i in range(first, inv):
-                        self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
-                if self.on_ndr is not None:
-                    self.on_ndr(NdrRecord(t, self.index, number,
-                                          tuple((i, "5.1.10", reply) for i in range(first, inv)), None, t))
-            else:
-                c.ndr += bad
-                c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + bad
-                if self.trace is not None:
-                    for i in range(first, inv):
-                        self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
-                if self.on_ndr is not None:
-                    self.on_ndr(NdrRecord(t, self.index, number,
-                                          tuple((i, "5.1.10", codes.RECIPIENT_NOT_FOUND) for i in range(first, inv)),
-                                          None, t))
-        if good > 0:
-            c.delivered += good
-            self.latency.add(t - self.store.arrival[number])
-            if self.trace is not None:
-                for i in range(max(inv, first), n):
-                    self.trace.emit(t, "DELIVER", self.index, number, i,
-                                    "Delivered to the mailbox in the cloud (domain is Authoritative)", "Delivered")
-        self._finish(number)
-        self.tries.pop(number, None)
