@@ -5,193 +5,18 @@ import ipaddress
 import math
 import re
 import tomllib
-from importlib import resources
-from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from ..errors import ScenarioError
-from ..units import parse_duration, parse_instant, parse_rate, parse_size
+from ..units import parse_instant, parse_rate, parse_size
 from . import schema as s
-from .fields import allowed
+from .files import bundled_names, bundled_path, load_scenario, resolve_path
+from .reader import Context, Reader, describe
 
-T = TypeVar("T")
+__all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
+           "bundled_path", "resolve_path"]
+
 _LINE_IN_MESSAGE = re.compile(r"at line (\d+)")
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
-_MISSING = object()
-
-
-class _Lines:
-    """Finds the line of a field in the TOML text (tomllib gives none), e.g. ("faults", 1, "kind")."""
-
-    def __init__(self, text: str) -> None:
-        self.index: dict[tuple[str, int, str], int] = {}
-        counts: dict[str, int] = {}
-        table, idx = "", 0
-        for no, line in enumerate(text.splitlines(), 1):
-            h = _HEADER.match(line)
-            if h:
-                table = h.group(2)
-                if h.group(1) == "[[":
-                    idx = counts.get(table, -1) + 1
-                    counts[table] = idx
-                else:
-                    idx = 0
-                self.index.setdefault((table, idx, ""), no)
-                continue
-            k = _KEY.match(line)
-            if k:
-                self.index.setdefault((table, idx, k.group(1)), no)
-
-    def find(self, table: str, idx: int, key: str) -> int | None:
-        return self.index.get((table, idx, key)) or self.index.get((table, idx, ""))
-
-
-class _Reader:
-    """Reads one TOML table, tracking the field path for errors and rejecting unknown keys."""
-
-    def __init__(self, data: Any, path: str, ctx: "_Context", table: str, idx: int = 0, kind: str = "") -> None:
-        if not isinstance(data, dict):
-            raise ctx.error(path, f"expected a table, got {type(data).__name__}", table, idx)
-        self.data, self.path, self.ctx, self.table, self.idx = data, path, ctx, table, idx
-        self.kind = kind            # the table's name in the field catalogue ("servers.certificate")
-        self.seen: set[str] = set()
-
-    def field(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def error(self, key: str, message: str) -> ScenarioError:
-        return self.ctx.error(self.field(key), message, self.table, self.idx, key)
-
-    def raw(self, key: str, default: Any = _MISSING) -> Any:
-        self.seen.add(key)
-        if key in self.data:
-            self.ctx.used.add((self.kind, key))
-            return self.data[key]
-        if default is _MISSING:
-            raise self.error(key, "required field is missing")
-        return default
-
-    def typed(self, key: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return value
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.error(key, f"expected a number, got {value!r}")
-        if not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.error(key, f"expected {_article(names)}, got {_describe(value)}")
-        return value
-
-    def text(self, key: str, default: Any = _MISSING) -> Any:
-        value = self.typed(key, str, default)
-        if isinstance(value, str) and not value.strip():
-            raise self.error(key, "must not be empty")
-        return value
-
-    def boolean(self, key: str, default: Any = _MISSING) -> Any:
-        return self.typed(key, bool, default)
-
-    def integer(self, key: str, default: Any = _MISSING, low: int | None = None, high: int | None = None) -> Any:
-        value = self.typed(key, int, default)
-        if isinstance(value, int):
-            if low is not None and value < low:
-                raise self.error(key, f"must be at least {low}, got {value}")
-            if high is not None and value > high:
-                raise self.error(key, f"must be at most {high}, got {value}")
-        return value
-
-    def number(self, key: str, default: Any = _MISSING, low: float | None = None,
-               high: float | None = None) -> Any:
-        value = self.typed(key, (int, float), default)
-        if isinstance(value, (int, float)):
-            if not math.isfinite(value):
-                raise self.error(key, f"must be a finite number, got {value!r}")
-            if low is not None and value < low:
-                raise self.error(key, f"must be at least {low}, got {value}")
-            if high is not None and value > high:
-                raise self.error(key, f"must be at most {high}, got {value}")
-            return float(value)
-        return value
-
-    def parsed(self, key: str, parse: Callable[[str], T], default: Any = _MISSING) -> Any:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return value
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise self.error(key, str(exc)) from None
-
-    def duration(self, key: str, default: Any = _MISSING, positive: bool = False) -> Any:
-        value = self.parsed(key, parse_duration, default)
-        if positive and isinstance(value, float) and value <= 0:
-            raise self.error(key, "must be longer than zero")
-        return value
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = _MISSING) -> Any:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return value
-        if value not in options:
-            raise self.error(key, f"must be one of {', '.join(repr(o) for o in options)}, got {value!r}")
-        return value
-
-    def strings(self, key: str, default: Any = _MISSING, nonempty: bool = True) -> Any:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return value
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.error(key, f"expected a list of non-empty strings, got {_describe(value)}")
-        if nonempty and not value:
-            raise self.error(key, "must list at least one entry")
-        return tuple(v.strip() for v in value)
-
-    def tables(self, key: str) -> list[_Reader]:
-        value = self.raw(key, [])
-        if isinstance(value, dict):
-            value = [value]
-        if not isinstance(value, list):
-            raise self.error(key, f"expected an array of tables ([[{key}]]), got {_describe(value)}")
-        kind = f"{self.kind}.{key}" if self.kind else key
-        return [_Reader(item, f"{self.field(key)}[{i}]", self.ctx, key, i, kind) for i, item in enumerate(value)]
-
-    def sub(self, key: str) -> _Reader:
-        value = self.raw(key, {})
-        kind = f"{self.kind}.{key}" if self.kind else key
-        return _Reader(value, self.field(key), self.ctx, key if not self.path else self.table, self.idx, kind)
-
-    def done(self) -> None:
-        """Rejects keys that are not in the field catalogue, or that do not apply here: a typo must not be
-        silently ignored."""
-        known = allowed(self.kind)
-        for key in self.data:
-            if key not in known:
-                raise self.error(key, "unknown field")
-            if key not in self.seen:
-                raise self.error(key, "does not apply here (see the field reference in the README)")
-
-
-class _Context:
-    def __init__(self, file: str, text: str, used: set[tuple[str, str]] | None = None) -> None:
-        self.file = file
-        self.lines = _Lines(text)
-        self.used = used if used is not None else set()   # (table, field) pairs the file gave
-
-    def error(self, field: str, message: str, table: str = "", idx: int = 0, key: str = "") -> ScenarioError:
-        return ScenarioError(message, file=self.file, field=field, line=self.lines.find(table, idx, key))
-
-
-def _article(name: str) -> str:
-    return {"str": "a string", "int": "an integer", "bool": "true or false", "float": "a number",
-            "int or float": "a number", "dict": "a table", "list": "a list"}.get(name, name)
-
-
-def _describe(value: Any) -> str:
-    kind = {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
-    text = repr(value)
-    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _is_ip(text: str) -> bool:
@@ -207,7 +32,7 @@ def _host(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- sections
-def _tenant(r: _Reader) -> s.Tenant:
+def _tenant(r: Reader) -> s.Tenant:
     from ..retry import get_policy, preset_defaults
 
     domain = r.text("domain", "contoso.onmicrosoft.com")
@@ -217,7 +42,7 @@ def _tenant(r: _Reader) -> s.Tenant:
             raise r.error("retry", "expected a preset name or a list of durations")
         retry = tuple(retry)
     elif not isinstance(retry, str):
-        raise r.error("retry", f"expected a preset name or a list of durations, got {_describe(retry)}")
+        raise r.error("retry", f"expected a preset name or a list of durations, got {describe(retry)}")
     try:
         get_policy(list(retry) if isinstance(retry, tuple) else retry)
         defaults = preset_defaults(list(retry) if isinstance(retry, tuple) else retry)
@@ -237,7 +62,7 @@ def _tenant(r: _Reader) -> s.Tenant:
                     delay_notification=delay_s, fix_now_delay=fix_now_delay)
 
 
-def _connector(r: _Reader) -> s.Connector:
+def _connector(r: Reader) -> s.Connector:
     name = r.text("name")
     use_mx = r.boolean("use_mx", False)
     hosts = r.strings("smart_hosts", ())
@@ -265,7 +90,7 @@ def _connector(r: _Reader) -> s.Connector:
     return c
 
 
-def _certificate(r: _Reader, start: Any) -> s.Certificate:
+def _certificate(r: Reader, start: Any) -> s.Certificate:
     def offset(key: str, default: float) -> float:
         if key not in r.data:
             r.seen.add(key)
@@ -281,7 +106,7 @@ def _certificate(r: _Reader, start: Any) -> s.Certificate:
     return cert
 
 
-def _server(r: _Reader, start: Any) -> s.Server:
+def _server(r: Reader, start: Any) -> s.Server:
     address = r.text("address").strip()
     if not _is_ip(address):
         raise r.error("address", f"expected an IP address, got {address!r}")
@@ -305,14 +130,14 @@ def _server(r: _Reader, start: Any) -> s.Server:
 _REPLY = re.compile(r"^([2345])\d\d[ -]")
 
 
-def _reply(r: _Reader, key: str) -> str:
+def _reply(r: Reader, key: str) -> str:
     text: str = r.text(key)
     if not _REPLY.match(text + " ") or text[0] == "2" or text[0] == "3":
         raise r.error(key, f"expected an SMTP error reply such as '550 5.7.1 Rejected', got {text!r}")
     return text.strip()
 
 
-def _traffic(r: _Reader, default_to: str) -> s.Traffic:
+def _traffic(r: Reader, default_to: str) -> s.Traffic:
     profile_raw = r.raw("profile", None)
     profile = None
     rate = 0.0
@@ -350,7 +175,7 @@ def _nonneg(value: Any) -> float:
     return float(value)
 
 
-def _fault(r: _Reader) -> s.Fault:
+def _fault(r: Reader) -> s.Fault:
     kind = r.choice("kind", s.FAULT_KINDS)
     target = _host(r.text("target"))
     start = r.duration("start", 0.0)
@@ -377,7 +202,7 @@ def _fault(r: _Reader) -> s.Fault:
     return f
 
 
-def _action(r: _Reader) -> s.Action:
+def _action(r: Reader) -> s.Action:
     do = r.choice("do", s.ACTION_KINDS)
     at = r.duration("at")
     if do in ("fix_now", "disable_connector", "enable_connector"):
@@ -400,14 +225,14 @@ def _action(r: _Reader) -> s.Action:
     return a
 
 
-def _with_not_after(r: _Reader, a: s.Action) -> s.Action:
+def _with_not_after(r: Reader, a: s.Action) -> s.Action:
     start = r.ctx.start  # type: ignore[attr-defined]
     when = r.parsed("not_after", parse_instant)
     from dataclasses import replace
     return replace(a, not_after=(when - start).total_seconds())
 
 
-def _alerts(r: _Reader) -> s.AlertSettings:
+def _alerts(r: Reader) -> s.AlertSettings:
     a = s.AlertSettings(threshold=r.integer("threshold", 2000, 200),
                         queued_for=r.duration("queued_for", 3600.0, positive=True),
                         evaluate_every=r.duration("evaluate_every", 300.0, positive=True),
@@ -421,7 +246,7 @@ _ALERT_FIELDS = {"kind", "policy", "code", "title", "severity", "category", "des
 _TEST_OWN = {"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance"}
 
 
-def _test(r: _Reader, i: int) -> s.TestCase:
+def _test(r: Reader, i: int) -> s.TestCase:
     name = r.text("name", f"test {i + 1}")
     eval_time = r.duration("eval_time")
     alert = r.text("alert", None)
@@ -447,7 +272,7 @@ def _test(r: _Reader, i: int) -> s.TestCase:
             if value not in ("Ready", "Active", "Retry", "Suspended"):
                 raise r.error("value", "queue_status is one of Ready, Active, Retry, Suspended")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise r.error("value", f"expected a number, got {_describe(value)}")
+            raise r.error("value", f"expected a number, got {describe(value)}")
         t = s.TestCase(name=name, eval_time=eval_time, metric=metric, connector=connector, value=value,
                        tolerance=r.number("tolerance", 0.0, 0.0))
     r.done()
@@ -474,8 +299,8 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
                        used: set[tuple[str, str]] | None = None) -> s.Scenario:
     """Validates parsed scenario data (e.g. a file's data with sweep overrides) into a Scenario.
     `used`, if given, collects the (table, field) pairs the data contained."""
-    ctx = _Context(source, text, used)
-    top = _Reader(data, "", ctx, "")
+    ctx = Context(source, text, used)
+    top = Reader(data, "", ctx, "")
     sc = top.sub("scenario")
     name = sc.text("name")
     description = sc.typed("description", str, "")
@@ -585,44 +410,9 @@ def _check_record(a: s.Action) -> None:
         raise ValueError(f"not a valid {a.type} record value: {a.value!r} ({exc})") from None
 
 
-def _unique(ctx: _Context, values: list[str], table: str, key: str) -> None:
+def _unique(ctx: Context, values: list[str], table: str, key: str) -> None:
     seen: set[str] = set()
     for i, v in enumerate(values):
         if v in seen:
             raise ctx.error(f"{table}[{i}].{key}", f"{v!r} appears twice", table, i, key)
         seen.add(v)
-
-
-# ---------------------------------------------------------------------------------------------- files
-def bundled_names() -> list[str]:
-    """Names of the scenarios that ship with the package, sorted."""
-    root = resources.files("mfi_sim.scenarios")
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
-
-
-def bundled_path(name: str) -> Path | None:
-    """The file of a bundled scenario, or None."""
-    candidate = resources.files("mfi_sim.scenarios").joinpath(f"{name}.toml")
-    return Path(str(candidate)) if candidate.is_file() else None
-
-
-def resolve_path(ref: str) -> Path:
-    """A scenario reference (a path, or a bundled scenario's name) as a file path; ScenarioError if neither."""
-    path = Path(ref)
-    if path.is_file():
-        return path
-    bundled = bundled_path(ref.removesuffix(".toml"))
-    if bundled is not None and not path.parent.parts:
-        return bundled
-    known = ", ".join(bundled_names())
-    raise ScenarioError(f"no such file, and no bundled scenario of that name (bundled: {known})", file=ref)
-
-
-def load_scenario(ref: str | Path) -> s.Scenario:
-    """Reads a scenario by path or bundled name; ScenarioError on any problem, never another exception."""
-    path = resolve_path(str(ref))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc.__class__.__name__}: {exc}", file=str(ref)) from None
-    return loads_scenario(text, str(ref))
