@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mfi_sim import load_scenario, loads_scenario
+from mfi_sim import load_scenario, loads_scenario, simulate
 from mfi_sim.errors import ScenarioError
 from mfi_sim.scenario import bundled_names
 
@@ -78,6 +78,9 @@ BROKEN = [
      "faults[0].reply"),
     ("clear a fault that does not exist", VALID + '\n[[actions]]\nat = "3h"\ndo = "clear_fault"\nfault = 4\n',
      "actions[1].fault"),
+    ("DNS change outside every zone", VALID + '\n[[actions]]\nat = "3h"\ndo = "set_dns_record"\n'
+                                           'name = "mail.fabrikam.com"\ntype = "A"\nvalue = "192.0.2.1"\n',
+     "actions[1].name"),
     ("end before start", VALID.replace('start = "1h"\n', 'start = "1h"\nend = "30m"\n', 1), "faults[0].end"),
     ("test with both alert and metric", VALID + '\n[[tests]]\neval_time = "1h"\nalert = "450 4.4.316"\n'
                                                 'metric = "queued"\nvalue = 1\n', "tests[0]"),
@@ -137,9 +140,12 @@ def mutated(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_files_never_crash(text: str) -> None:
-    """Whatever is done to a valid file, loading either succeeds or raises ScenarioError - never another error."""
+    """Whatever is done to a valid file, loading either succeeds or raises ScenarioError - never another
+    error; and what loads, runs (validation catches everything the run could trip over)."""
     try:
-        loads_scenario(text, "mutant.toml")
+        sc = loads_scenario(text, "mutant.toml")
     except ScenarioError as exc:
         assert str(exc).startswith("mutant.toml")
         assert "\n" not in str(exc)
+        return
+    simulate(sc, duration=min(sc.duration, 2 * 3600.0))

@@ -387,6 +387,10 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
                 _check_record(a)
             except ValueError as exc:
                 raise ctx.error(f"actions[{i}].value", str(exc), "actions", i, "value") from None
+            try:   # a dry run on the validation resolver: the change must be one the zones can take
+                resolver.set_record(a.name or "", a.type or "A", a.value or "", a.ttl)
+            except ValueError as exc:
+                raise ctx.error(f"actions[{i}].name", str(exc), "actions", i, "name") from None
 
     alerts = _alerts(top.sub("alerts"))
     tests = tuple(_test(r, i) for i, r in enumerate(top.tables("tests")))
