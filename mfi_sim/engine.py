@@ -75,10 +75,12 @@ class Engine:
             streams = tuple(t for t in scenario.traffic if t.to in conn.recipient_domains)
             feeds = [(si, ArrivalFeed(t, stream_rng(self.seed, f"traffic:{scenario.traffic.index(t)}"),
                                       self.duration)) for si, t in enumerate(streams)]
+            hosts = conn.recipient_domains if conn.use_mx else conn.smart_hosts
+            limit = self.world.connection_limit(scenario, hosts, conn.use_mx, conn.port, conn.max_connections)
             self.queues.append(ConnectorQueue(
                 ci, conn, self.world, streams, MergedFeed(feeds), policy, tenant.message_expiration,
                 tenant.delay_notification, scenario.alerts.queued_for, stream_rng(self.seed, f"connector:{ci}"),
-                self.recorder, trace, on_ndr, tenant.domain))
+                self.recorder, trace, on_ndr, tenant.domain, limit))
         self._by_name = {q.name: q for q in self.queues}
         self.alerts = AlertBook(scenario.alerts, self.recorder, tenant.message_expiration, tenant.domain)
         self.recorder.subscribe(self.alerts.observe)

@@ -44,7 +44,8 @@ class ConnectorQueue(MessageReplies):
     def __init__(self, index: int, config: Connector, world: WorldState, streams: tuple[Traffic, ...],
                  feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notice: float | None,
                  aged_after: float, rng: random.Random, recorder: Recorder, trace: TraceSink | None = None,
-                 on_ndr: Callable[[NdrRecord], None] | None = None, tenant: str = "contoso.onmicrosoft.com") -> None:
+                 on_ndr: Callable[[NdrRecord], None] | None = None, tenant: str = "contoso.onmicrosoft.com",
+                 connections: int | None = None) -> None:
         self.index = index
         self.config = config
         self.name = config.name
@@ -75,7 +76,7 @@ class ConnectorQueue(MessageReplies):
         self.ready: list[int] = []            # deferred messages whose retry time has come (heap by number)
         self.deferred: list[tuple[float, int]] = []   # (retry time, number) of deferred messages
         self.tries: dict[int, int] = {}       # message-level failures of deferred messages
-        k = config.max_connections
+        k = connections or config.max_connections
         self.free: list[tuple[float, int]] = [(0.0, i) for i in range(k)]   # (slot free at, slot)
         self.session: list[Outcome | None] = [None] * k
         self.left = [0] * k

@@ -217,3 +217,17 @@ def test_pending_failure_is_handled_before_the_clock_passes_it() -> None:
     for note in r.recorder.notes:
         assert note.t >= latest - 1.0
         latest = max(latest, note.t)
+
+
+def test_server_concurrency_caps_the_connections() -> None:
+    """A server that takes 2 connections at once limits a 20-connection connector to 2 (M/M/2, not M/M/20)."""
+    base = scenario_text(duration="6h", rate="1.5/s", connector="max_connections = 20")
+    base = base.replace('service_time = "200ms"', 'service_time = "1s"')
+    wide = only(run_text(base))
+    narrow = only(run_text(base.replace('service_time = "1s"', 'service_time = "1s"\nconcurrency = 2')))
+    assert len(wide.free) == 20 and len(narrow.free) == 2
+    mean_wide = wide.latency.total / wide.latency.count
+    mean_narrow = narrow.latency.total / narrow.latency.count
+    # Erlang C for 2 servers at 1.5/s, 1 s service: mean wait 1.29 s on top of the service time
+    assert mean_wide == pytest.approx(1.0, rel=0.05)
+    assert mean_narrow == pytest.approx(1.0 + 1.2857, rel=0.12)

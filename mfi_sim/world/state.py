@@ -27,6 +27,17 @@ class WorldState:
     def firing(self, target: str, now: float) -> Sequence[Fault]:
         return self.faults.firing(target, now)
 
+    def connection_limit(self, scenario: Scenario, hosts: tuple[str, ...], use_mx: bool, port: int,
+                         wanted: int) -> int:
+        """Parallel connections a connector can hold: its own limit, capped by the concurrency of the server its
+        route reaches first (looked up on a throwaway resolver, so the run's DNS cache stays untouched)."""
+        route = ZoneResolver.from_texts(list(scenario.zones)).resolve_route(hosts, use_mx, 0.0)
+        for _, ip in route.endpoints:
+            server = self.servers.get((ip, port))
+            if server is not None:
+                return max(1, min(wanted, server.config.concurrency))
+        return wanted
+
     def dns_fault(self, name: str, now: float) -> str | None:
         for fault in self.faults.firing(name, now):
             if fault.kind == "dns_failure":
