@@ -75,3 +75,40 @@ def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 
 def events_of(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# Zones for the DNS tests (test_zones.py, test_dns.py).
+# SOA: TTL 3600, MINIMUM 300 -> negative answers cached for 300 s.
+CONTOSO = """\
+$ORIGIN contoso.com.
+$TTL 3600
+@        IN SOA ns1 hostmaster 2024010101 3600 600 86400 300
+@        IN NS  ns1
+@        IN MX  20 mx2
+@        IN MX  10 mx1
+@        IN MX  10 mx0b
+@        IN A   192.0.2.1
+ns1      IN A   192.0.2.53
+mx0b     IN A   192.0.2.9
+mx1  600 IN A   192.0.2.10
+mx1  600 IN A   192.0.2.11
+mx2  60  IN A   192.0.2.20
+smtp 300 IN A   198.51.100.10
+relay 30 IN CNAME smtp
+alias 900 IN CNAME relay
+loop1    IN CNAME loop2
+loop2    IN CNAME loop1
+a.b.deep IN A   192.0.2.99
+txtonly  IN TXT "v=spf1 -all"
+"""
+
+# SOA TTL 120 is below MINIMUM 900: negative answers cached for 120 s. No NS: not required.
+FABRIKAM = """\
+$ORIGIN fabrikam.com.
+@        120 IN SOA ns1 hostmaster 1 3600 600 86400 900
+@        300 IN A   203.0.113.5
+gone     300 IN MX  10 nowhere
+gone     300 IN MX  20 mail
+mail     300 IN A   203.0.113.25
+nomail   300 IN MX  0 .
+"""
