@@ -7,6 +7,7 @@ the 4.4.31x and 4.7.320 details are the hosted service's own, documented in "Mai
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 __all__ = ["Entry", "CATALOGUE", "DNS_QUERY_FAILED", "CONNECTION_TIMED_OUT", "CONNECTION_REFUSED",
@@ -195,8 +196,6 @@ def deferral_text(code: str, detail: str, server: str | None, ip: str | None, po
 
 def explain_text(entry: Entry) -> str:
     """The catalogue entry as `mfi-sim explain` prints it."""
-    import textwrap
-
     def items(values: tuple[str, ...]) -> list[str]:
         return [textwrap.fill(v, 96, initial_indent="    - ", subsequent_indent="      ") for v in values]
 

@@ -9,7 +9,6 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import simpy
 
@@ -49,10 +48,6 @@ class Result:
     fault_windows: list[tuple[int, Fault, float, float]] = field(default_factory=list)
     """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
 
-    @property
-    def start(self) -> datetime:
-        return self.scenario.start
-
 
 class Engine:
     """Builds the world and queues of a scenario and runs them on a SimPy clock."""
@@ -80,7 +75,7 @@ class Engine:
             self.queues.append(ConnectorQueue(
                 ci, conn, self.world, streams, MergedFeed(feeds), policy, tenant.message_expiration,
                 tenant.delay_notification, scenario.alerts.queued_for, stream_rng(self.seed, f"connector:{ci}"),
-                self.recorder, trace, on_ndr, tenant.domain, limit))
+                self.recorder, trace, on_ndr, tenant=tenant.domain, connections=limit))
         self._by_name = {q.name: q for q in self.queues}
         self.alerts = AlertBook(scenario.alerts, self.recorder, tenant.message_expiration, tenant.domain)
         self.recorder.subscribe(self.alerts.observe)

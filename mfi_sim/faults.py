@@ -55,12 +55,3 @@ class FaultSchedule:
             return False
         sf.end = max(now, sf.start)
         return True
-
-    def boundaries(self) -> list[tuple[float, str, ScheduledFault]]:
-        """(time, "start"|"end", fault) for every finite window edge, in time order."""
-        out = []
-        for sf in self.faults:
-            out.append((sf.start, "start", sf))
-            if math.isfinite(sf.end):
-                out.append((sf.end, "end", sf))
-        return sorted(out, key=lambda x: (x[0], x[1] == "start", x[2].index))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from heapq import heappush, heapreplace
 
 from . import codes
-from .attempt import DELIVERED, DROPPED, FAILED, Outcome, send_message
+from .attempt import DELIVERED, DROPPED, FAILED, Outcome, message_stage_faults, send_message
 from .endings import Endings
 from .messages import INVALID_GONE, QUEUED, recipient, sender
 from .retry import RetryPolicy
@@ -38,17 +38,10 @@ class MessageReplies(Endings):
     def _requeue(self, number: int) -> None: ...
 
     def _message_faults_possible(self) -> bool:
-        world = self.world
-        for st in world.servers.values():
-            if any(stage in ("mail", "rcpt", "data") for stage, _ in st.config.replies):
-                return True
-        for sf in world.faults.faults:
-            f = sf.fault
-            if (f.kind == "smtp_reply" and f.stage in ("mail", "rcpt", "data")) or \
-                    (f.kind == "connection_closed" and f.stage == "data"):
-                if sf.end > self.now:
-                    return True
-        return False
+        """Whether a message-stage fault or reply can still fire on any server (else the loop's fast path)."""
+        pending = [sf.fault for sf in self.world.faults.faults if sf.end > self.now]
+        return any(message_stage_faults(server, [f for f in pending if f.target == server.address])
+                   for server in self.world.servers.values())
 
     def _message_attempt(self, number: int, sess: Outcome, slot: int, s: float, done_at: float, n: int,
                          inv: int) -> bool:

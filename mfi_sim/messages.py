@@ -28,14 +28,6 @@ class MessageStore:
     def __len__(self) -> int:
         return len(self.arrival)
 
-    def add(self, t: float, stream: int, invalid: int) -> int:
-        """Stores a new message arriving at `t`; returns its number."""
-        self.arrival.append(t)
-        self.stream.append(stream)
-        self.invalid.append(invalid)
-        self.status.append(QUEUED)
-        return len(self.arrival) - 1
-
 
 def message_id(connector: int, number: int, domain: str) -> str:
     """The Message-ID of a simulated message (RFC 5322 section 3.6.4)."""

@@ -44,7 +44,7 @@ class ConnectorQueue(MessageReplies):
     def __init__(self, index: int, config: Connector, world: WorldState, streams: tuple[Traffic, ...],
                  feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notice: float | None,
                  aged_after: float, rng: random.Random, recorder: Recorder, trace: TraceSink | None = None,
-                 on_ndr: Callable[[NdrRecord], None] | None = None, tenant: str = "contoso.onmicrosoft.com",
+                 on_ndr: Callable[[NdrRecord], None] | None = None, *, tenant: str,
                  connections: int | None = None) -> None:
         self.index = index
         self.config = config
@@ -89,7 +89,6 @@ class ConnectorQueue(MessageReplies):
         self.last_retry: float | None = None
         self.last: Outcome | None = None      # the last connection-level failure
         self.last_error_time: float | None = None
-        self._first_failure_at = 0.0
         self.expired = 0
         self._delay_ptr = 0
         self._aged_ptr = 0
@@ -114,8 +113,10 @@ class ConnectorQueue(MessageReplies):
             return ACTIVE
         return READY
 
-    def queued_messages(self) -> int:
-        return len(self.q) + len(self.ready) + len(self.deferred) + sum(1 for f, _ in self.free if f > self.now)
+    def queued_messages(self, at: float | None = None) -> int:
+        """Messages waiting, deferred or in flight (one per busy connection) at `at` (default: now)."""
+        t = self.now if at is None else at
+        return len(self.q) + len(self.ready) + len(self.deferred) + sum(1 for f, _ in self.free if f > t)
 
     def oldest_arrival(self) -> float | None:
         candidates = []
@@ -399,11 +400,9 @@ class ConnectorQueue(MessageReplies):
             self._ai = i
             self._next_arrival = at[i] if i < end else feed.next_time
         self.counters.received += received
-        waiting = len(self.q) + len(self.ready) + len(self.deferred)
-        if waiting + len(self.free) > self.counters.max_queue_depth:
-            depth = waiting + sum(1 for f, _ in self.free if f > t)
-            if depth > self.counters.max_queue_depth:
-                self.counters.max_queue_depth = depth
+        # Only count busy connections when the depth could beat the peak (cheap bound first).
+        if len(self.q) + len(self.ready) + len(self.deferred) + len(self.free) > self.counters.max_queue_depth:
+            self.counters.max_queue_depth = max(self.counters.max_queue_depth, self.queued_messages(t))
 
     def _enter_retry(self) -> None:
         """A failed attempt took effect: the whole queue waits for its next retry (SPEC 1.2)."""
@@ -415,9 +414,8 @@ class ConnectorQueue(MessageReplies):
         self._until(t)
         if self.failures == 0:
             self.first_retry = t
-            self._first_failure_at = t
         self.failures += 1
-        age = t - self._first_failure_at
+        age = t - (self.first_retry if self.first_retry is not None else t)
         self.retry_at = t + self.policy.next_delay(self.failures, age)
         self.session = [None] * len(self.session)
         if self.failures == 1:

@@ -5,7 +5,7 @@ The engine appends; observers (alerts, reports, tests) read or subscribe. Nothin
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,17 +53,9 @@ class LatencyHistogram:
         self._zero = 0
 
     def add(self, seconds: float) -> None:
-        self.count += 1
-        self.total += seconds
-        if seconds > self.max:
-            self.max = seconds
-        if seconds < 1e-3:
-            self._zero += 1
-            return
-        b = int(math.log(seconds * 1000.0) / self._BASE)
-        self._buckets[b] = self._buckets.get(b, 0) + 1
+        self.add_many((seconds,))
 
-    def add_many(self, values: list[float]) -> None:
+    def add_many(self, values: Sequence[float]) -> None:
         """Adds a batch of latencies (the queue buffers them to keep its loop short)."""
         buckets = self._buckets
         get = buckets.get

@@ -5,12 +5,14 @@ import ipaddress
 import math
 import re
 import tomllib
+from datetime import datetime
 from typing import Any
 
 from ..errors import ScenarioError
 from ..units import parse_instant, parse_rate, parse_size
 from . import schema as s
 from .files import bundled_names, bundled_path, load_scenario, resolve_path
+from .fields import allowed
 from .reader import Context, Reader, describe
 
 __all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
@@ -202,7 +204,7 @@ def _fault(r: Reader) -> s.Fault:
     return f
 
 
-def _action(r: Reader) -> s.Action:
+def _action(r: Reader, start: datetime) -> s.Action:
     do = r.choice("do", s.ACTION_KINDS)
     at = r.duration("at")
     if do in ("fix_now", "disable_connector", "enable_connector"):
@@ -216,20 +218,13 @@ def _action(r: Reader) -> s.Action:
                      ttl=r.integer("ttl", 300, 0, 2 ** 31 - 1))
     elif do == "renew_certificate":
         names = r.strings("names", None)
-        a = s.Action(at=at, do=do, target=r.text("target").strip(), not_after=None,
+        not_after = (r.parsed("not_after", parse_instant) - start).total_seconds()
+        a = s.Action(at=at, do=do, target=r.text("target").strip(), not_after=not_after,
                      names=tuple(_host(n) for n in names) if names else None)
-        a = _with_not_after(r, a)
     else:
         a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
     r.done()
     return a
-
-
-def _with_not_after(r: Reader, a: s.Action) -> s.Action:
-    start = r.ctx.start  # type: ignore[attr-defined]
-    when = r.parsed("not_after", parse_instant)
-    from dataclasses import replace
-    return replace(a, not_after=(when - start).total_seconds())
 
 
 def _alerts(r: Reader) -> s.AlertSettings:
@@ -241,9 +236,8 @@ def _alerts(r: Reader) -> s.AlertSettings:
     return a
 
 
-_ALERT_FIELDS = {"kind", "policy", "code", "title", "severity", "category", "destination", "last_ip", "fix_now",
-                 "queued_messages", "aged_messages", "last_error", "id"}
 _TEST_OWN = {"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance"}
+_ALERT_FIELDS = allowed("tests") - _TEST_OWN     # the alert fields a test may match, from the catalogue
 
 
 def _test(r: Reader, i: int) -> s.TestCase:
@@ -308,7 +302,6 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
     start = sc.parsed("start", parse_instant, None)
     if start is None:
         start = parse_instant("2026-01-05T08:00:00Z")
-    ctx.start = start  # type: ignore[attr-defined]
     duration = sc.duration("duration", 86400.0, positive=True)
     sc.done()
 
@@ -370,7 +363,7 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
         elif f.target not in addresses:
             raise ctx.error(f"faults[{i}].target", f"no [[servers]] entry has address {f.target!r}",
                             "faults", i, "target")
-    actions = tuple(sorted((_action(r) for r in top.tables("actions")), key=lambda a: a.at))
+    actions = tuple(sorted((_action(r, start) for r in top.tables("actions")), key=lambda a: a.at))
     connector_names = {c.name for c in connectors}
     for i, a in enumerate(actions):
         if a.connector is not None and a.connector not in connector_names:
