@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 
 import simpy
+from simpy.events import EventPriority
 
 from . import __version__
 from .alerts import AlertBook
@@ -25,7 +26,7 @@ from .world.state import WorldState
 
 __all__ = ["Engine", "Result", "simulate", "stream_rng", "ADMIN_PRIORITY"]
 
-ADMIN_PRIORITY = 2
+ADMIN_PRIORITY = EventPriority(2)
 """SimPy priority of an admin action's instant: after every other event at that instant (URGENT 0, NORMAL 1),
 so an action at t sees the world as the admin sees it at t (the evaluation at t included), whether it comes
 from [[actions]] or is taken step by step (Engine.act)."""
