@@ -94,6 +94,7 @@ def test_session_state_advance_and_unknown_session() -> None:
     assert post(c, f"/api/sessions/{sid}/advance", {"by": "5m"}).json()["t"] == 8100.0
     assert post(c, f"/api/sessions/{sid}/advance", {"until": "next-event"}).json()["t"] > 8100.0
     for bad, words in (({"to": "soon"}, "to: bad duration"), ({"until": "lunch"}, "until:"), ({}, "advance takes"),
+                       ({"to": "1h"}, "to: 1h has passed (the clock is at 2h20m)"), ({"by": 5}, "by: expected"),
                        ({"to": "1h", "by": "1h"}, "advance takes"), ("2h", "advance takes")):
         r = post(c, f"/api/sessions/{sid}/advance", bad)
         assert r.status_code == 400 and words in r.json()["error"], (bad, r.text)
@@ -283,3 +284,52 @@ def test_console_command_bad_input(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "scenario.name" in proc.stderr
     proc = cli("console", "--port", "70000")
     assert proc.returncode == 2 and "port" in proc.stderr
+
+
+def test_console_command_serves_with_a_token_off_loopback_only(tmp_path: Path) -> None:
+    """The real command on 127.0.0.2 (not the default 127.0.0.1): it prints a URL with a token and refuses
+    requests without it; a scenario file given on the command line is offered and preselected."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text(scenario_text())
+    proc = subprocess.Popen([sys.executable, "-m", "mfi_sim", "console", str(mine), "--host", "127.0.0.2",
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("mfi-sim console: http://127.0.0.2:"), line + (proc.stderr.read() if proc.stderr else "")
+        url = line.split()[2]
+        base, token = url.split("?token=")
+        assert len(token) >= 32
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(base + "api/scenarios", timeout=10)
+        assert denied.value.code == 401
+        with urllib.request.urlopen(f"{base}api/config?token={token}", timeout=10) as r:
+            assert json.loads(r.read())["scenario"] == "mine"
+        with urllib.request.urlopen(f"{base}api/scenarios?token={token}", timeout=10) as r:
+            assert {"name": "mine", "title": "test"} in json.loads(r.read())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    assert proc.returncode in (0, 130)
+
+
+def test_console_url_and_settings() -> None:
+    from mfi_sim.console.server import console_url, settings_for
+
+    assert settings_for(None, "127.0.0.1", False).token is None
+    assert settings_for(None, "localhost", False).token is None
+    remote = settings_for("connection-refused", "0.0.0.0", True)
+    assert remote.token and remote.preselect == "connection-refused" and remote.exercise
+    assert len(remote.catalog.entries) == len(CATALOG.entries)
+    assert console_url("::1", 8025, None) == "http://[::1]:8025/"
+    assert console_url("10.0.0.5", 80, "a b") == "http://10.0.0.5:80/?token=a%20b"

@@ -12,7 +12,7 @@ from ..engine import Engine
 from ..errors import ScenarioError
 from ..scenario.loader import parse_toml, scenario_from_data
 from ..scenario.schema import Scenario
-from ..units import parse_duration
+from ..units import format_duration, parse_duration
 from .replay import checked_action, replay_toml
 
 __all__ = ["Session", "EventLog", "SessionError", "NEXT_EVENT_SPAN", "load_session"]
@@ -87,6 +87,8 @@ class Session:
                 amount = parse_duration(value)
             except ValueError as exc:
                 raise SessionError(f"{key}: {exc}") from None
+            if key == "to" and amount < self.now:
+                raise SessionError(f"to: {value} has passed (the clock is at {format_duration(self.now)})")
             self.engine.advance(amount if key == "to" else self.now + amount)
         self.version += 1
 
