@@ -36,6 +36,8 @@ def test_connect_level_faults_shape_the_endpoint() -> None:
     (_fault("connection_closed", stage="data"), SessionPlan(data=CLOSE)),
     (_fault("smtp_reply", stage="banner", reply="554 5.3.2 No service"), SessionPlan(banner="554 5.3.2 No service")),
     (_fault("smtp_reply", stage="ehlo", reply="550 5.7.1 Go away"), SessionPlan(ehlo="550 5.7.1 Go away")),
+    (_fault("smtp_reply", stage="starttls", reply="454 4.7.0 TLS not available"),
+     SessionPlan(starttls_reply="454 4.7.0 TLS not available")),
     (_fault("smtp_reply", stage="mail", reply="550 5.7.1 Blocked"), SessionPlan(mail="550 5.7.1 Blocked")),
     (_fault("smtp_reply", stage="rcpt", reply="451 4.7.500 Busy"), SessionPlan(rcpt="451 4.7.500 Busy")),
     (_fault("smtp_reply", stage="data", reply="554 5.6.0 Bad"), SessionPlan(data="554 5.6.0 Bad")),

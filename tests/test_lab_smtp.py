@@ -154,6 +154,17 @@ def test_tls_not_offered() -> None:
             smtp.starttls()
 
 
+def test_starttls_refused() -> None:
+    """smtp_reply at STARTTLS: STARTTLS is offered, and the command gets that reply instead of 220."""
+    fault = 'kind = "smtp_reply"\nstage = "starttls"\nreply = "454 4.7.0 TLS not available due to local problem"'
+    with running_lab(lab_scenario(fault, tls="EncryptionOnly")) as lab, _session(lab) as smtp:
+        smtp.ehlo("outbound.example")
+        assert smtp.has_extn("starttls")
+        with pytest.raises(smtplib.SMTPResponseException) as err:
+            smtp.starttls()
+        assert err.value.smtp_code == 454
+
+
 def test_tls_handshake_failure() -> None:
     """tls_handshake_failure: STARTTLS is offered and accepted, then the handshake breaks."""
     with running_lab(lab_scenario('kind = "tls_handshake_failure"', tls="EncryptionOnly")) as lab, \

@@ -53,7 +53,8 @@ class SessionPlan:
 
     banner: str | None = None
     ehlo: str | None = None
-    starttls: bool = True
+    starttls: bool = True              # whether EHLO offers STARTTLS
+    starttls_reply: str | None = None  # a refusal of the STARTTLS command (454, 5xx), if any
     certificate: CertificateChoice = CertificateChoice.NORMAL
     mail: str | None = None
     rcpt: str | None = None
@@ -100,7 +101,7 @@ def plan_session(server: ServerState, faults: Sequence[Fault], rng: random.Rando
         banner = SERVICE_UNAVAILABLE
     return SessionPlan(banner=banner, ehlo=at("ehlo"),
                        starttls=server.config.starttls and "tls_not_offered" not in kinds,
-                       certificate=_certificate(kinds), mail=at("mail"), rcpt=at("rcpt"), data=at("data"))
+                       starttls_reply=at("starttls"), certificate=_certificate(kinds), mail=at("mail"), rcpt=at("rcpt"), data=at("data"))
 
 
 def _certificate(kinds: set[str]) -> CertificateChoice:

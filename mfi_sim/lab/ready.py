@@ -108,10 +108,12 @@ def _example(lab: LabMap, world: WorldAtT) -> str:
     p = served[0]
     host = p.server.config.hostname if p.server is not None else p.address
     domain = world.scenario.connectors[0].recipient_domains[0] if world.scenario.connectors else "example.com"
+    dns_port = "" if lab.dns[1] == 53 else f" -p {lab.dns[1]}"
     return "\n".join([
         "Try:",
-        f"  swaks --server {p.address}:{p.port} --to someone@{domain} --tls-optional",
+        f"  swaks --server {p.address}:{p.port} --to someone@{domain} --tls-optional "
+        f"--tls-verify --tls-ca-path {lab.ca_file}",
         f"  openssl s_client -starttls smtp -connect {p.address}:{p.port} -verify_hostname {host} "
-        f"-CAfile {lab.ca_file} -brief",
-        f"  dig @{lab.dns[0]} -p {lab.dns[1]} {host}",
+        f"-CAfile {lab.ca_file} -verify_return_error -brief",
+        f"  dig @{lab.dns[0]}{dns_port} {host}",
     ])

@@ -106,8 +106,16 @@ class _LabSMTP(SMTP):
 
     def __init__(self, handler: LabHandler, endpoint: SmtpEndpoint, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
+        self._plan = handler.plan
         self._endpoint: SmtpEndpoint | None = endpoint
         self._socket_transport: asyncio.BaseTransport | None = None
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """STARTTLS (RFC 3207 section 4): refused with the plan's reply if it has one, else aiosmtpd's own."""
+        if self._plan.starttls_reply is not None and self.tls_context is not None and not arg:
+            await self.push(self._plan.starttls_reply)
+            return
+        await super().smtp_STARTTLS(arg)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._socket_transport is None:   # the second call, after STARTTLS, carries the TLS transport

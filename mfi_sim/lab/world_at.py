@@ -76,11 +76,13 @@ class WorldAtT:
 
 
 def world_at(scenario: Scenario, at: float) -> WorldAtT:
-    """Runs the scenario up to and including instant `at` and returns the world it leaves."""
+    """Plays the scenario up to instant `at` and everything scheduled there (admin actions included, which the
+    engine plays last at their instant) and returns the world it leaves."""
     if not at >= 0 or math.isinf(at):
         raise ValueError(f"the instant must be a finite time from the start, got {at!r}")
-    engine = Engine(scenario, duration=math.nextafter(at, math.inf))
-    engine.run()
+    engine = Engine(scenario, duration=max(scenario.duration, math.nextafter(at, math.inf)))
+    engine.start()
+    engine.advance(at)
     return WorldAtT(scenario, at, engine)
 
 
