@@ -53,8 +53,9 @@ def _mitigated(snapshots: list[QueueSnapshot], after: float | None) -> float | N
 
 
 def _correct(action: Action, reference: tuple[Action, ...]) -> bool:
-    """An action is correct when the reference has one of the same kind on the same object."""
-    return any(r.do == action.do and all(getattr(r, k) in (None, getattr(action, k)) for k in _MATCH_KEYS)
+    """An action is correct when the reference has one of the same kind on the same object (resolving an alert
+    is housekeeping, not a diagnosis)."""
+    return action.do != "resolve_alert" and any(r.do == action.do and all(getattr(r, k) in (None, getattr(action, k)) for k in _MATCH_KEYS)
                for r in reference)
 
 
