@@ -154,6 +154,8 @@ class MessageLedger:
         self.counters.delivered += n
         buf = self.lat_buf
         buf.append(t - self.store.arrival[number])
+        if n != 1:
+            self.counters.times.add_delivered(t - self.store.arrival[number], n)
         if len(buf) >= LATENCY_BATCH:
             self.flush_latency()
         if self.trace is not None:
@@ -172,6 +174,7 @@ class MessageLedger:
         if n > inv:
             self.counters.delivered += n - inv
             self.latency.add(t - self.store.arrival[number])
+            self.counters.times.add_delivered(t - self.store.arrival[number], n - inv)
             if self.trace is not None:
                 self.trace_sent(number, inv, n, t, sess)
         if inv and self.store.status[number] == QUEUED:
@@ -229,6 +232,7 @@ class MessageLedger:
         c = self.counters
         c.ndr += end - first
         c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + end - first
+        c.times.add_ndr(t - self.store.arrival[number], end - first)
         if self.trace is not None:
             for i in range(first, end):
                 self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
@@ -245,6 +249,7 @@ class MessageLedger:
             return
         c.ndr += count
         c.ndr_by_status[status] = c.ndr_by_status.get(status, 0) + count
+        c.times.add_ndr(t - self.store.arrival[number], count)
         if self.trace is not None:
             for i in range(first, n):
                 self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
@@ -295,6 +300,7 @@ class MessageLedger:
         if good > 0:
             self.counters.delivered += good
             self.latency.add(t - self.store.arrival[number])
+            self.counters.times.add_delivered(t - self.store.arrival[number], good)
             if self.trace is not None:
                 for i in range(max(inv, first), n):
                     self.trace.emit(t, "DELIVER", self.index, number, i,

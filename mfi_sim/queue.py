@@ -187,6 +187,7 @@ class ConnectorQueue:
                 if s == STOP:
                     return
                 continue
+            begin = s
             # Reuse this slot's connection if it is open, has messages left, and has not been idle too long.
             sess = reusable(slot, r, f0)
             if sess is None:
@@ -207,6 +208,7 @@ class ConnectorQueue:
                 ledger.expire(number, arrival[number] + expiration)
                 continue
             counters.attempts += 1
+            counters.busy_s += done_at - begin
             n = rcpts[stream_of[number]]
             if watched:
                 if self._send_watched(number, sess, slot, s, done_at, n, invalid_of[number]):
@@ -365,6 +367,7 @@ class ConnectorQueue:
         """A connection could not be used: the message goes back; the queue goes into Retry at the end."""
         ledger = self.ledger
         ledger.counters.attempts += 1
+        ledger.counters.busy_s += outcome.elapsed
         ledger.counters.count_failure(outcome.code or "other", self.now)
         end = s + outcome.elapsed
         self.pool.lost(slot, end)
