@@ -11,7 +11,7 @@ SERVER_FAULTS = ("connect_timeout", "connection_refused", "service_unavailable",
                  "certificate_untrusted", "connection_closed", "smtp_reply")
 FAULT_KINDS = ("dns_failure",) + SERVER_FAULTS
 CLOSE_STAGES = ("banner", "ehlo", "data")
-REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data")
+REPLY_STAGES = ("banner", "ehlo", "starttls", "mail", "rcpt", "data")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
                 "renew_certificate", "clear_fault")
 LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
