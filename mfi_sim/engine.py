@@ -14,7 +14,7 @@ import simpy
 from simpy.events import EventPriority
 
 from . import __version__
-from .alerts import AlertBook
+from .alerts import ADMIN, AlertBook
 from .faults import FaultSchedule, ScheduledFault
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
@@ -230,6 +230,8 @@ class Engine:
                                       f"{iso_at(self.scenario.start, action.not_after)[:10]}")
             if action.not_after < self.duration:
                 self.env.process(self._certificate_expiry(server.address, action.not_after))
+        elif action.do == "resolve_alert":
+            self._resolve_alert(action.alert or "", now)
         elif action.do == "clear_fault":
             index = action.fault or 0
             sf = self.faults.faults[index]
@@ -237,6 +239,16 @@ class Engine:
             f = sf.fault
             note(now, "action", None, f"Admin clears fault {index} ({f.kind.replace('_', ' ')} on {f.target})"
                                       + ("" if active else " (it was not in force)"))
+
+    def _resolve_alert(self, selector: str, now: float) -> None:
+        """An admin resolves an alert (by id) or every open alert of a policy (by name)."""
+        found, reason = self.alerts.resolvable(selector)
+        if reason is not None:
+            self.recorder.note(now, "action", None, f"Admin tries to resolve {selector}: refused, {reason}")
+            return
+        for a in found:
+            self.alerts.resolve(a, now, ADMIN)
+        self.recorder.note(now, "action", None, f"Admin resolves {', '.join(a.id for a in found)} ({found[0].policy})")
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> Result:

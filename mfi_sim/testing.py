@@ -1,7 +1,8 @@
 """`mfi-sim test`: the [[tests]] tables of a scenario, evaluated against its runs (after `promtool test rules`).
 
-An alert test selects alerts by a code, a rule name, or "insight"/"policy", plus some fields. With `eval_time`
-it asks whether one was firing then (as of the last evaluation at or before it); `raised_within`,
+An alert test selects alerts by a code, a policy name from the alert-rule registry, or a rule kind
+("insight"/"policy"), plus some fields. With `eval_time` it asks whether one was Active then, with its fields as
+of the last evaluation at or before it; `raised_within`,
 `resolved_within`, `count` and `notifications` pin what happened over the whole run. A metric test compares a
 queue figure, an NDR count by status or a latency percentile at `eval_time` with a value and tolerance. The
 loader has already refused selectors, codes and labels that no alert of the scenario can show, so a test
@@ -14,6 +15,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import alerts, codes
 from .alerts import LABELS, Alert
 from .engine import Result, simulate
 from .records import LatencyHistogram
@@ -110,13 +112,12 @@ def evaluate(scenario: Scenario, case: TestCase, result: Result) -> TestOutcome:
 
 # ---------------------------------------------------------------------------------------------- alert tests
 def _selects(alert: Alert, fields: dict[str, Any], selector: str) -> bool:
-    """Whether the selector (validated by the loader) picks this alert: kind, rule name or exact code."""
-    if selector.lower() in ("insight", "policy"):
-        return alert.kind == selector.lower()
-    if selector == alert.policy:
-        return True
+    """Whether the selector (validated by the loader) picks this alert: a rule name or kind from the alert-rule
+    registry, "other" (a code outside the catalogue), or an exact code."""
+    rules = alerts.select(selector)
+    if rules is not None:
+        return alert.policy in rules
     if selector.lower() == "other":
-        from . import codes
         return fields.get("code") is not None and fields.get("code") not in codes.CATALOGUE
     return fields.get("code") == selector
 

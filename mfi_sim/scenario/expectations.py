@@ -12,19 +12,16 @@ from . import schema as s
 from .fields import allowed
 from .reader import MISSING, Context, Reader, describe
 
-__all__ = ["read_tests", "Vocabulary", "ALERT_SELECTORS", "ALERT_LABELS"]
+__all__ = ["read_tests", "Vocabulary", "ALERT_LABELS", "did_you_mean"]
 
 _TEST_OWN = frozenset({"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance",
-                       "raised_within", "resolved_within", "count", "notifications", "status"})
+                       "raised_within", "resolved_within", "count", "notifications"})
 #: What an alert test may match, from the field catalogue (tests/test_testing.py holds it equal to the keys of
 #: a real alert's fields, so no label can name something no alert carries).
 ALERT_LABELS = allowed("tests") - _TEST_OWN
-#: Selectors that are neither a code nor a rule name.
-ALERT_SELECTORS = ("insight", "policy")
 _FULL_CODE = re.compile(r"^([245]\d\d) ([245])\.(\d{1,3})\.(\d{1,3})$")
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})$")
 _LABEL_TYPES: dict[str, type | tuple[type, ...]] = {"fix_now": bool, "queued_messages": int, "aged_messages": int}
-_ID = re.compile(r"^(insight|policy)-[1-9]\d*$")
 
 
 def did_you_mean(word: str, candidates: list[str]) -> str:
@@ -39,11 +36,11 @@ class Vocabulary:
     codes, the replies the scenario's own servers and faults give, and the NDR statuses the tool writes."""
 
     def __init__(self, replies: list[str]) -> None:
-        from .. import codes
-        from ..alerts import INSIGHT_NAME, POLICY_NAME
+        from .. import alerts, codes
 
-        self.rules = [INSIGHT_NAME, POLICY_NAME]
-        self.severities = ["Medium", "High"]
+        self.rules = list(alerts.RULES)                                    # the alert-rule registry
+        self.kinds = sorted({e.kind for e in alerts.RULES.values()})      # "insight", "policy"
+        self.severities = sorted({e.severity for e in alerts.RULES.values()})
         own = [" ".join(r.split()[:2]) for r in replies if _FULL_CODE.match(" ".join(r.split()[:2]))]
         self.codes = sorted({c for c in codes.CATALOGUE if c != codes.OTHER} | set(own))
         self.statuses = sorted({codes.status_of(e.expiry_code) for e in codes.CATALOGUE.values()}
@@ -69,13 +66,13 @@ class Vocabulary:
     def selector_problem(self, text: str) -> str | None:
         """Why `text` selects no alert this scenario's rules can raise, or None when it is a valid selector."""
         value = text.strip()
-        if value.lower() in ALERT_SELECTORS or value in self.rules:
+        if value.lower() in self.kinds or value in self.rules:
             return None
         if any(ch.isdigit() for ch in value) and "." in value:
             return self.code_problem(value)
         return (f"{value!r} is not an alert selector (a code such as '450 4.4.316', a rule name "
-                f"{', '.join(repr(r) for r in self.rules)}, or 'insight' / 'policy')"
-                f"{did_you_mean(value, list(ALERT_SELECTORS) + self.rules + self.codes)}")
+                f"{', '.join(repr(r) for r in self.rules)}, or a kind {' / '.join(map(repr, self.kinds))})"
+                f"{did_you_mean(value, self.kinds + self.rules + self.codes)}")
 
     def label_problem(self, key: str, value: Any) -> str | None:
         """Why `key = value` can never match an alert's field, or None."""
@@ -83,14 +80,14 @@ class Vocabulary:
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
             kind = {bool: "true or false", int: "an integer", str: "a string"}[want]  # type: ignore[index]
             return f"expected {kind}, got {describe(value)}"
-        options = {"kind": list(ALERT_SELECTORS), "policy": self.rules, "severity": self.severities,
-                   "category": ["Mail flow"]}.get(key)
+        options = {"kind": self.kinds, "policy": self.rules, "severity": self.severities,
+                   "category": ["Mail flow"], "status": ["Active", "Resolved"]}.get(key)
         if options is not None and value not in options:
             return f"no alert has {key} {value!r}; alerts have {', '.join(map(repr, options))}" \
                    f"{did_you_mean(str(value), options)}"
         if key == "code":
             return self.code_problem(str(value))
-        if key == "id" and not _ID.match(str(value)):
+        if key == "id" and not re.fullmatch(rf"(?:{'|'.join(self.kinds)})-[1-9][0-9]*", str(value)):
             return f"alert ids look like 'insight-1' or 'policy-2', got {value!r}"
         return None
 
@@ -123,7 +120,7 @@ def _alert_case(r: Reader, name: str, eval_time: float | None, alert: str, vocab
     if problem:
         raise r.error("alert", problem)
     labels = []
-    for key in sorted(k for k in r.data if k not in _TEST_OWN):
+    for key in sorted(k for k in r.data if k not in _TEST_OWN):   # the labels, `status` among them
         if key not in ALERT_LABELS:
             raise r.error(key, f"no alert carries this field{did_you_mean(key, sorted(ALERT_LABELS))}; an alert "
                                f"test can match {', '.join(sorted(ALERT_LABELS))}")

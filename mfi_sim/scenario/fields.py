@@ -93,7 +93,7 @@ FIELDS: tuple[Field, ...] = (
     _F("faults", "stage", "string", "data / required", "`connection_closed`: `banner`, `ehlo`, `data`; `smtp_reply`: also `starttls`, `mail`, `rcpt`."),
     _F("faults", "reply", "SMTP reply", "required", "`smtp_reply` only: the reply, e.g. `451 4.7.500 Server busy`."),
     _F("actions", "at", "duration", "required", "When the admin acts."),
-    _F("actions", "do", "string", "required", "`fix_now`, `disable_connector`, `enable_connector`, `set_smart_hosts`, `set_dns_record`, `renew_certificate`, `clear_fault`."),
+    _F("actions", "do", "string", "required", "`fix_now`, `disable_connector`, `enable_connector`, `set_smart_hosts`, `set_dns_record`, `renew_certificate`, `clear_fault`, `resolve_alert`."),
     _F("actions", "connector", "string", "—", "The connector (fix_now, disable/enable_connector, set_smart_hosts)."),
     _F("actions", "smart_hosts", "list", "—", "New smart hosts (set_smart_hosts)."),
     _F("actions", "name", "DNS name", "—", "Record owner (set_dns_record)."),
@@ -104,10 +104,13 @@ FIELDS: tuple[Field, ...] = (
     _F("actions", "not_after", "ISO-8601 time", "—", "New expiry (renew_certificate)."),
     _F("actions", "names", "list of names", "the old names", "New certificate names (renew_certificate)."),
     _F("actions", "fault", "integer", "—", "Index in `[[faults]]` (clear_fault)."),
+    _F("actions", "alert", "alert id or policy name", "—", "resolve_alert: an alert id such as `policy-1`, or a policy name to resolve every open alert of it."),
     _F("alerts", "threshold", "integer >= 200", "2000", "Messages queued over `queued_for` that raise the policy alert."),
     _F("alerts", "queued_for", "duration", "1h", "How long a message must wait to count."),
     _F("alerts", "evaluate_every", "duration", "5m", "Evaluation cadence."),
-    _F("alerts", "aggregation", "duration", "15m", "Matches within this window update the open alert."),
+    _F("alerts", "aggregation", "duration", "15m", "With `auto_resolve`, a match this soon after the alert resolved reopens it."),
+    _F("alerts", "scope", "string", '"tenant"', "What the policy counts: `tenant` (all connectors together) or `connector` (each on its own)."),
+    _F("alerts", "auto_resolve", "boolean", "false", "Resolve the policy alert as soon as its condition clears (otherwise it stays Active until `resolve_alert`)."),
     _F("tests", "name", "string", "test N", "Shown in the results."),
     _F("tests", "eval_time", "duration", "required*", "When to look (*an alert test with only whole-run "
        "expectations may leave it out)."),
@@ -125,8 +128,6 @@ FIELDS: tuple[Field, ...] = (
     _F("tests", "value", "number, status or duration", "required with metric", "Expected value (a latency in "
        "seconds or as a duration, `\"2h\"`)."),
     _F("tests", "tolerance", "number or duration", "0", "Allowed difference for a metric."),
-    _F("tests", "status", "RFC 3463 status", "—", "With `metric = \"ndr\"`: count only NDRs with this status, "
-       "e.g. `5.4.316`."),
     _F("tests", "kind", "string", "—", "Alert field to match: `insight` or `policy`."),
     _F("tests", "policy", "string", "—", "Alert field to match: the policy name."),
     _F("tests", "code", "string", "—", "Alert field to match, e.g. `450 4.4.316`."),
@@ -140,6 +141,8 @@ FIELDS: tuple[Field, ...] = (
     _F("tests", "aged_messages", "integer", "—", "Alert field to match."),
     _F("tests", "last_error", "string", "—", "Alert field to match."),
     _F("tests", "id", "string", "—", "Alert field to match, e.g. `insight-1`."),
+    _F("tests", "status", "string", "—", "Alert field to match: `Active` or `Resolved` at `eval_time`. With "
+       "`metric = \"ndr\"`: count only NDRs with this RFC 3463 status, e.g. `5.4.316`."),
 )
 
 _BY_TABLE: dict[str, frozenset[str]] = {}

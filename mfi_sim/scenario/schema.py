@@ -13,7 +13,8 @@ FAULT_KINDS = ("dns_failure",) + SERVER_FAULTS
 CLOSE_STAGES = ("banner", "ehlo", "data")
 REPLY_STAGES = ("banner", "ehlo", "starttls", "mail", "rcpt", "data")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
-                "renew_certificate", "clear_fault")
+                "renew_certificate", "clear_fault", "resolve_alert")
+ALERT_SCOPES = ("tenant", "connector")
 LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
 METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received") + LATENCY_METRICS
 QUEUE_STATUSES = ("Ready", "Active", "Retry", "Suspended")
@@ -101,6 +102,7 @@ class Action:
     not_after: float | None = None
     names: tuple[str, ...] | None = None
     fault: int | None = None
+    alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class AlertSettings:
     queued_for: float = 3600.0
     evaluate_every: float = 300.0
     aggregation: float = 900.0
+    scope: str = "tenant"          # the policy counts across the tenant's connectors, or per "connector"
+    auto_resolve: bool = False     # resolve the policy alert as soon as its condition clears
 
 
 @dataclass(frozen=True, slots=True)
