@@ -322,7 +322,7 @@ value = "1h"
 
 def test_seed_and_flaky_verdicts(tmp_path: Path) -> None:
     """--seed changes the run; --seeds N reports a test whose verdict differs between seeds as FLAKY (exit 1)."""
-    from mfi_sim.sweep import replication_seeds
+    from mfi_sim.replications import replication_seeds
     from mfi_sim.testing import run_seeds
 
     text = scenario_text(duration="2h", rate="60/h") + '''
