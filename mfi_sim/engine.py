@@ -337,16 +337,18 @@ class Engine:
 
     def refusal(self, action: Action) -> str | None:
         """Why the service would refuse `action` now (None if it would not): the run has ended, it names a
-        connector, server or fault that does not exist, or Fix now is not offered on that connector."""
+        connector, server, fault or open alert that does not exist, or Fix now is not offered on that connector."""
         if self.result is not None or self.env.now >= self.duration:
             return "the scenario has ended"
-        if action.do not in ("set_dns_record", "renew_certificate", "clear_fault") \
+        if action.do not in ("set_dns_record", "renew_certificate", "clear_fault", "resolve_alert") \
                 and action.connector not in self._by_name:
             return f"no connector is called {action.connector!r}"
         if action.do == "renew_certificate" and self.world.server(action.target or "") is None:
             return f"no server has address {action.target!r}"
         if action.do == "clear_fault" and not 0 <= (action.fault or 0) < len(self.faults.faults):
             return f"there is no fault number {action.fault}"
+        if action.do == "resolve_alert":
+            return self.alerts.resolvable(action.alert or "")[1]
         if action.do == "fix_now" and not any(
                 a.kind == "insight" and a.connector == action.connector and a.fix_now and a.resolved_s is None
                 for a in self.alerts.alerts):
