@@ -44,7 +44,7 @@ _SERVER_IP = re.compile(r"\[LastAttemptedIP=([^\]]*)\]")
 _TRAILING_HOST = re.compile(r"\[([^\]=\s]+)\]\s*$")
 
 #: The transport component that logs each event (the report's `source` column).
-_SOURCES = {"RECEIVE": "SMTP", "DEFER": "SMTP", "DELIVER": "SMTP", "FAIL": "SMTP", "DSN": "DSN",
+_SOURCES = {"RECEIVE": "SMTP", "DEFER": "SMTP", "SEND": "SMTP", "DELIVER": "SMTP", "FAIL": "SMTP", "DSN": "DSN",
             "EXPAND": "ROUTING"}
 
 
@@ -145,7 +145,7 @@ class TraceCsvWriter(OrderedSink):
             rows.append((
                 iso(t), "", "", ip, host, detail, names[ci], source_of(event, detail), event, internal,
                 mid, nmid, recipient(ci, number, rcpt, rcpt < stores[ci].invalid[number], domain), status, size,
-                count, "", "", subject, who, who, origin if event == "DELIVER" else "", "Originating",
+                count, "", "", subject, who, who, origin if event in ("SEND", "DELIVER") else "", "Originating",
                 self._tenant_id, "", "", "", origin, "Normal"))
         self._csv.writerows(rows)
 
