@@ -1,18 +1,26 @@
 """The differential test (issue 9, section 4): the simulation and the wire agree.
 
 For every fault kind and stage, and for every bundled scenario at the instant its first alert is raised
-(when its failure is in force), the lab serves the world at T and `mfi-sim probe` opens a real session to
-it; the code and the stage the probe reports must equal those of the simulation's own attempt functions
-(`open_session`, then `send_message`) on the world at the same instant. Each case is bounded: the lab runs
-on loopback for the case alone, the probe's timeout is one second, and everything is closed at the end.
+(when its failure is in force), the lab serves the world at T and a real client opens a session to it, with
+one test message; the code and the stage it reports must equal those of the simulation's own attempt
+functions (`open_session`, then `send_message`) on the world at the same instant. Two clients: `mfi-sim
+probe` (our real-socket driver), and dnspython + smtplib + ssl (clients we did not write, classified by the
+simulation's own table; smtplib_client.py). Each case is bounded: the lab runs on loopback for the case
+alone, the clients' timeout is one second, and everything is closed at the end.
 """
 from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
 
 import pytest
 
 import smtplib_client
 from lab_support import HOST, lab_scenario
 from mfi_sim.attempt import DELIVERED, open_session, send_message
+from mfi_sim.cli import main
 from mfi_sim.lab.controller import Lab
 from mfi_sim.lab.world_at import WorldAtT, default_instant, world_at
 from mfi_sim.scenario import bundled_names, load_scenario
@@ -39,6 +47,28 @@ def _simulated(world: WorldAtT) -> Verdict:
 
 def _recipient(scenario: Scenario) -> str:
     return f"someone@{scenario.connectors[0].recipient_domains[0]}"
+
+
+def _probed(world: WorldAtT, tmp_path: Path) -> Verdict:
+    """Code and stage `mfi-sim probe --json` reports against the lab serving the world at T (in process; the
+    probe's printed report is not looked at here)."""
+    spec = world.connector_spec(world.scenario.connectors[0].name)
+    out = tmp_path / "probe.json"
+    with Lab(world) as lab:
+        assert lab.map is not None
+        loopback = {p.scenario_address: p.address for p in lab.map.places}
+        port = next(p.port for p in lab.map.places if p.scenario_port == spec.port)
+        route = ["--use-mx", "--domain", spec.hosts[0]] if spec.use_mx else \
+            ["--smart-host", *[loopback.get(h, h) for h in spec.hosts]]
+        tls = ["--tls", spec.tls] + (["--tls-domain", spec.tls_domain] if spec.tls_domain else [])
+        with contextlib.redirect_stdout(io.StringIO()):
+            exit_code = main(["probe", *route, "--port", str(port), *tls,
+                              "--nameserver", f"{lab.map.dns[0]}:{lab.map.dns[1]}", "--ca-file", str(lab.map.ca_file),
+                              "--timeout", str(CLIENT_TIMEOUT), "--json", str(out),
+                              "--recipient", _recipient(world.scenario)])
+    report = json.loads(out.read_text())
+    assert exit_code == (0 if report["ok"] else 1)
+    return (None, None) if report["ok"] else (report["code"], report["stage"])
 
 
 def _observed(world: WorldAtT) -> Verdict:
@@ -81,6 +111,28 @@ FAULT_CASES: dict[str, tuple[str, dict[str, str]]] = {
     "reply at rcpt": ('kind = "smtp_reply"\nstage = "rcpt"\nreply = "451 4.7.500 Server busy, try again later"', {}),
     "reply at data": ('kind = "smtp_reply"\nstage = "data"\nreply = "554 5.6.0 Message rejected"', {}),
 }
+
+
+@pytest.mark.parametrize("case", list(FAULT_CASES))
+def test_fault_kind_probe_equals_simulation(case: str, tmp_path: Path) -> None:
+    """Each fault kind and stage: `mfi-sim probe` against the lab reports the simulated attempt's code and
+    stage at the same instant."""
+    fault, options = FAULT_CASES[case]
+    world = world_at(lab_scenario(fault, **options), AT)
+    seen = _probed(world, tmp_path)
+    expected = _simulated(world)
+    assert (expected == (None, None)) is case.startswith("no fault")
+    assert seen == expected
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_bundled_scenario_probe_equals_simulation(name: str, tmp_path: Path) -> None:
+    """Every bundled scenario at its first alert (its failure in force): `mfi-sim probe` against the lab
+    reports the simulated code and stage."""
+    scenario = load_scenario(name)
+    world = world_at(scenario, default_instant(scenario)[0])
+    seen = _probed(world, tmp_path)
+    assert seen == _simulated(world)
 
 
 @pytest.mark.parametrize("case", list(FAULT_CASES))
