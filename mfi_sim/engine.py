@@ -16,7 +16,7 @@ from simpy.events import EventPriority
 
 from . import __version__
 from .alerts import ADMIN, AlertBook
-from .faults import FaultSchedule, ScheduledFault
+from .faults import FaultSchedule, ScheduledFault, fault_label, kind_words
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
 from .retry import get_policy
@@ -188,17 +188,14 @@ class Engine:
         f = sf.fault
         yield self.env.timeout(sf.start)
         self.sync()
-        what = f.kind.replace("_", " ")
-        detail = f" ({f.error})" if f.error else (f" at {f.stage}" if f.stage else "")
-        chance = f", {f.probability:.0%} of attempts" if f.probability < 1 else ""
-        self.recorder.note(self.env.now, "fault_start", None, f"Fault starts: {what}{detail} on {f.target}{chance}")
+        self.recorder.note(self.env.now, "fault_start", None, f"Fault starts: {fault_label(f)}")
         if math.isinf(sf.end):
             return
         planned = sf.end
         yield self.env.timeout(planned - self.env.now)
         if sf.end == planned:   # not cleared earlier by an admin
             self.sync()
-            self.recorder.note(self.env.now, "fault_end", None, f"Fault ends: {what}{detail} on {f.target}")
+            self.recorder.note(self.env.now, "fault_end", None, f"Fault ends: {fault_label(f, chance=False)}")
 
     def _certificate_expiry(self, address: str, not_after: float) -> Generator[simpy.Event, None, None]:
         yield self.env.timeout(not_after)
@@ -259,7 +256,7 @@ class Engine:
             sf = self.faults.faults[index]
             active = self.faults.clear(index, now)
             f = sf.fault
-            note(now, "action", None, f"Admin clears fault {index} ({f.kind.replace('_', ' ')} on {f.target})"
+            note(now, "action", None, f"Admin clears fault {index} ({kind_words(f.kind)} on {f.target})"
                                       + ("" if active else " (it was not in force)"))
 
     def _resolve_alert(self, selector: str, now: float) -> None:
