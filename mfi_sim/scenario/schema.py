@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
 DNS_ERRORS = ("nxdomain", "servfail", "timeout")
@@ -24,6 +25,8 @@ class Tenant:
     retry: str | tuple[str, ...]
     delay_notification: float | None
     fix_now_delay: float = 1800.0
+    policy: Any = field(default=None, compare=False, repr=False)
+    """The retry policy `retry` names (retry.RetryPolicy), parsed once by the loader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +145,5 @@ class Scenario:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     tests: tuple[TestCase, ...] = ()
     source: str = "<scenario>"
-
-    def connector(self, name: str) -> Connector:
-        """The connector called `name`; KeyError if there is none."""
-        for c in self.connectors:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+    parsed_zones: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    """The `zones` texts as dnspython zones, parsed once by the loader (runs work on their own copies)."""
