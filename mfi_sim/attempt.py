@@ -165,15 +165,11 @@ def _try_endpoint(spec: SessionSpec, world: World, host: str, ip: str, now: floa
     if closed is not None and closed.stage == "banner":
         return fail(codes.CLOSED_ABRUPTLY, "The connection was closed before the server's greeting",
                     TLS_FAILURE_AFTER)
-    if "service_unavailable" in firing:
-        if say:
-            say(f"<-  {_SERVICE_UNAVAILABLE}")
-        return fail(codes.CANNOT_CONNECT, f"The server greeted with: {_SERVICE_UNAVAILABLE}", TLS_FAILURE_AFTER)
-    reply = _stage_reply(server, firing, "banner")
+    reply = _SERVICE_UNAVAILABLE if "service_unavailable" in firing else _stage_reply(server, firing, "banner")
     if reply is not None:
         if say:
             say(f"<-  {reply}")
-        return _other(host, ip, port, reply)
+        return fail(_pre_session_code(reply), reply, TLS_FAILURE_AFTER)
     hostname = server.config.hostname
     if say:
         say(f"<-  220 {hostname} Microsoft ESMTP MAIL Service ready")
@@ -186,7 +182,7 @@ def _try_endpoint(spec: SessionSpec, world: World, host: str, ip: str, now: floa
     if reply is not None:
         if say:
             say(f"<-  {reply}")
-        return _other(host, ip, port, reply)
+        return fail(_pre_session_code(reply), reply, TLS_FAILURE_AFTER)
     offered = server.config.starttls and "tls_not_offered" not in firing
     if say:
         say(f"<-  250-{hostname} Hello" + ("\n<-  250-STARTTLS" if offered else "") + "\n<-  250 SIZE 157286400")
@@ -199,7 +195,16 @@ def _try_endpoint(spec: SessionSpec, world: World, host: str, ip: str, now: floa
     else:
         if say:
             say("->  STARTTLS")
-        if "tls_handshake_failure" in firing:
+        reply = _stage_reply(server, firing, "starttls")
+        if reply is not None and (reply.startswith("5") or required):
+            if say:
+                say(f"<-  {reply}")
+            return fail(codes.CANNOT_CONNECT, reply, TLS_FAILURE_AFTER)
+        if reply is not None:
+            if say:
+                say(f"<-  {reply}")
+                say("*** STARTTLS refused for now; opportunistic TLS goes on in plain text")
+        elif "tls_handshake_failure" in firing:
             if required:
                 if say:
                     say("<-  220 2.0.0 SMTP server ready")
@@ -228,9 +233,12 @@ def _stage_reply(server: ServerState, firing: dict[str, Fault], stage: str) -> s
     return server.reply_for(stage)
 
 
-def _other(host: str, ip: str, port: int, reply: str) -> Outcome:
-    return Outcome(False, _reply_code(reply), reply, host, ip, port, TLS_FAILURE_AFTER,
-                   permanent=reply.startswith("5"))
+def _pre_session_code(reply: str) -> str:
+    """The code of an error reply before the session is established (greeting, EHLO): a 5xx or 421 is
+    450 4.4.317, retried until expiry (SPEC 1.2, 2026-12); any other 4xx is the server's own reply code."""
+    if reply.startswith("5") or reply.startswith("421"):
+        return codes.CANNOT_CONNECT
+    return _reply_code(reply)
 
 
 def send_message(server: ServerState, firing: Sequence[Fault], sender: str, recipients: Sequence[str],

@@ -103,6 +103,7 @@ def _parser() -> _Parser:
 
     exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
     exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
+    _add_lab_parser(sub)
     return p
 
 
@@ -112,6 +113,25 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
+
+
+def _instant(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be before the start")
+    return value
+
+
+def _add_lab_parser(sub: Any) -> None:
+    lab = sub.add_parser("lab", help="serve a scenario's world at an instant for real, on loopback, until Ctrl-C")
+    lab.add_argument("scenario", help="a scenario file, or the name of a bundled scenario (see `list`)")
+    lab.add_argument("--at", type=_instant, metavar="T",
+                     help="the simulated instant to serve, e.g. 2h30m (default: when the first alert is raised)")
+    lab.add_argument("--ready-file", metavar="PATH",
+                     help="write a JSON map (DNS, servers, CA file) once everything listens; removed at exit")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,7 +150,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
-                "explain": _explain}[args.command](args)
+                "explain": _explain, "lab": _lab}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
@@ -357,6 +377,41 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         entries = list(codes.CATALOGUE.values())
     print("\n".join(codes.explain_text(e) for e in entries), end="")
+    return EXIT_OK
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .lab.controller import Lab
+    from .lab.ready import ready_json, table_text
+    from .lab.world_at import default_instant, world_at
+    from .output.atomic import write_atomic
+    from .scenario import load_scenario
+
+    if args.ready_file is not None and Path(args.ready_file).is_dir():
+        raise OptionError(f"--ready-file: {args.ready_file} is a directory")
+    scenario = load_scenario(args.scenario)
+    at, why = default_instant(scenario) if args.at is None else (args.at, "as asked with --at")
+    world = world_at(scenario, at)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with Lab(world) as lab:
+            assert lab.map is not None
+            if not stop.is_set():
+                print(table_text(lab.map, world, why), end="", flush=True)
+                if args.ready_file is not None:
+                    write_atomic(args.ready_file, ready_json(lab.map))
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if args.ready_file is not None:
+            Path(args.ready_file).unlink(missing_ok=True)
+    print("mfi-sim lab: stopped, every lab socket is closed", file=sys.stderr)
     return EXIT_OK
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import simpy
+from simpy.events import EventPriority
 
 from . import __version__
-from .alerts import AlertBook
+from .alerts import ADMIN, AlertBook
 from .faults import FaultSchedule, ScheduledFault
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, TraceSink
@@ -23,7 +24,12 @@ from .traffic import ArrivalFeed, MergedFeed
 from .units import format_duration, iso_at
 from .world.state import WorldState
 
-__all__ = ["Engine", "Result", "simulate", "stream_rng"]
+__all__ = ["Engine", "Result", "simulate", "stream_rng", "ADMIN_PRIORITY"]
+
+ADMIN_PRIORITY = EventPriority(2)
+"""SimPy priority of an admin action's instant: after every other event at that instant (URGENT 0, NORMAL 1),
+so an action at t sees the world as the admin sees it at t (the evaluation at t included), whether it comes
+from [[actions]] or is taken step by step (Engine.act)."""
 
 
 def stream_rng(seed: int, purpose: str) -> random.Random:
@@ -84,6 +90,8 @@ class Engine:
         self.progress = progress
         self.observe_at = tuple(sorted(set(t for t in observe_at if 0 <= t <= self.duration)))
         self.observations: dict[float, list[QueueSnapshot]] = {}
+        self.result: Result | None = None      # set when a step-by-step run reaches its duration
+        self.taken: list[Action] = []          # actions taken step by step (act), at their instants
 
     # ------------------------------------------------------------------------------------------ clock
     def sync(self) -> None:
@@ -164,8 +172,15 @@ class Engine:
         self.recorder.note(self.env.now, "certificate_expired", None,
                            f"The certificate of {server.config.hostname} ({address}) expires now")
 
+    def _instant(self, at: float) -> simpy.Event:
+        """An event at instant `at` that comes after everything else scheduled for that instant."""
+        event = self.env.event()
+        event._ok, event._value = True, None   # triggered, as SimPy's own Timeout/Initialize do
+        self.env.schedule(event, ADMIN_PRIORITY, at - self.env.now)
+        return event
+
     def _action(self, action: Action) -> Generator[simpy.Event, None, None]:
-        yield self.env.timeout(action.at)
+        yield self._instant(action.at)
         self.sync()
         now = self.env.now
         note = self.recorder.note
@@ -200,6 +215,8 @@ class Engine:
                                       f"{iso_at(self.scenario.start, action.not_after)[:10]}")
             if now < action.not_after < self.duration:   # one already past is simply expired
                 self.env.process(self._certificate_expiry(server.address, action.not_after))
+        elif action.do == "resolve_alert":
+            self._resolve_alert(action.alert or "", now)
         elif action.do == "clear_fault":
             index = action.fault or 0
             sf = self.faults.faults[index]
@@ -208,8 +225,25 @@ class Engine:
             note(now, "action", None, f"Admin clears fault {index} ({f.kind.replace('_', ' ')} on {f.target})"
                                       + ("" if active else " (it was not in force)"))
 
+    def _resolve_alert(self, selector: str, now: float) -> None:
+        """An admin resolves an alert (by id) or every open alert of a policy (by name)."""
+        found, reason = self.alerts.resolvable(selector)
+        if reason is not None:
+            self.recorder.note(now, "action", None, f"Admin tries to resolve {selector}: refused, {reason}")
+            return
+        for a in found:
+            self.alerts.resolve(a, now, ADMIN)
+        self.recorder.note(now, "action", None, f"Admin resolves {', '.join(a.id for a in found)} ({found[0].policy})")
+
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> Result:
+        """Plays the whole scenario and returns its Result."""
+        self.start()
+        self.env.run(until=self.duration)
+        return self.finish()
+
+    def start(self) -> None:
+        """Schedules the scenario's processes (faults, certificate expiry, [[actions]], evaluation) at time 0."""
         env = self.env
         for sf in self.faults.faults:
             if sf.start < self.duration:
@@ -224,11 +258,13 @@ class Engine:
         env.process(self._evaluator())
         if self.observe_at:
             env.process(self._observer())
-        env.run(until=self.duration)
+
+    def finish(self) -> Result:
+        """Closes the run at its duration (call when the clock has reached it) and returns the Result."""
         self.sync()
         if self.progress is not None:
             self.progress(self.duration, self.duration)
-        if not self.recorder.snapshots or self.recorder.snapshots[-1].t < env.now:
+        if not self.recorder.snapshots or self.recorder.snapshots[-1].t < self.env.now:
             self.recorder.snapshot(self.snapshot())
         latency = LatencyHistogram()
         for q in self.queues:
@@ -240,6 +276,89 @@ class Engine:
                    if sf.start < self.duration]
         return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
                       self.alerts, self.observations, windows)
+
+
+    # ------------------------------------------------------------------------------------------ step by step
+    # The console plays a scenario in steps: start(), then advance() and act() in any order. Actions go through
+    # the same process as [[actions]] (_action at ADMIN_PRIORITY), so a session replays exactly as a batch run
+    # with its actions in [[actions]] at the instants they were taken.
+    @property
+    def ended(self) -> bool:
+        """Whether the clock has reached the duration (the Result is then in `result`)."""
+        return self.result is not None
+
+    def next_event_time(self) -> float | None:
+        """When the clock next has something scheduled (an evaluation, a fault edge, an action taking effect),
+        capped at the duration; None once the run has ended."""
+        if self.result is not None:
+            return None
+        return min(float(self.env.peek()), self.duration)
+
+    def advance(self, to: float) -> None:
+        """Plays the clock to `to` and everything scheduled at `to`; at (or past) the duration it closes the run
+        exactly as run() does. An instant in the past changes nothing."""
+        if self.result is not None:
+            return
+        env = self.env
+        if to >= self.duration:
+            if self.duration > env.now:
+                env.run(until=self.duration)
+            self.result = self.finish()
+            return
+        if to > env.now:
+            env.run(until=to)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Plays every event left at the current instant (evaluation, fault edges, actions), then syncs."""
+        env = self.env
+        while env.peek() <= env.now:
+            env.step()
+        self.sync()
+
+    def refusal(self, action: Action) -> str | None:
+        """Why the service would refuse `action` now (None if it would not): the run has ended, it names a
+        connector, server or fault that does not exist, or Fix now is not offered on that connector."""
+        if self.result is not None or self.env.now >= self.duration:
+            return "the scenario has ended"
+        if action.do not in ("set_dns_record", "renew_certificate", "clear_fault") \
+                and action.connector not in self._by_name:
+            return f"no connector is called {action.connector!r}"
+        if action.do == "renew_certificate" and self.world.server(action.target or "") is None:
+            return f"no server has address {action.target!r}"
+        if action.do == "clear_fault" and not 0 <= (action.fault or 0) < len(self.faults.faults):
+            return f"there is no fault number {action.fault}"
+        if action.do == "fix_now" and not any(
+                a.kind == "insight" and a.connector == action.connector and a.fix_now and a.resolved_s is None
+                for a in self.alerts.alerts):
+            return f"Fix now is not offered on '{action.connector}': no insight shows 450 4.4.316 there now"
+        return None
+
+    def act(self, action: Action) -> str | None:
+        """Takes an admin action now (its `at` is ignored) exactly as an [[actions]] entry at this instant
+        would be taken; returns None when accepted, else the reason it is refused (nothing then changes)."""
+        reason = self.refusal(action)
+        if reason is not None:
+            return reason
+        taken = replace(action, at=self.env.now)
+        self.env.process(self._action(taken))
+        self._settle()
+        self.taken.append(taken)
+        return None
+
+    def view(self) -> Result:
+        """The run as of now, in the shape run() returns at the end (what `run --json` reports, so far)."""
+        if self.result is not None:
+            return self.result
+        self.sync()
+        latency = LatencyHistogram()
+        for q in self.queues:
+            q.flush_latency()
+            latency.merge(q.latency)
+        windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.env.now)) for sf in self.faults.faults
+                   if sf.start <= self.env.now]
+        return Result(self.scenario, self.seed, float(self.env.now), __version__, self.queues, self.recorder,
+                      latency, self.alerts, self.observations, windows)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, duration: float | None = None,

@@ -1,8 +1,9 @@
 """`mfi-sim test`: the [[tests]] tables of a scenario, evaluated against one run (after `promtool test rules`).
 
-An alert test asks whether an alert matching a selector (a code, a policy name, or "insight"/"policy") and
-some fields was firing at `eval_time`, as of the last evaluation at or before it. A metric test compares a
-queue figure at `eval_time` with an expected value and tolerance. Results are values; printing is the CLI's.
+An alert test asks whether an alert matching a selector (a code, a policy name from the alert-rule registry, or a
+rule kind, "insight"/"policy") and some fields was Active at `eval_time`, with its fields as of the last evaluation
+at or before it. A metric test compares a queue figure at `eval_time` with an expected value and tolerance.
+Results are values; printing is the CLI's.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import codes
+from . import alerts, codes
 from .alerts import LABELS, Alert
 from .engine import Result, simulate
 from .scenario.schema import Scenario, TestCase
@@ -57,10 +58,9 @@ def evaluate(scenario: Scenario, case: TestCase, result: Result) -> TestOutcome:
 
 def _selects(alert: Alert, fields: dict[str, Any], selector: str) -> bool:
     s = selector.strip()
-    if s.lower() in ("insight", "policy"):
-        return alert.kind == s.lower()
-    if s == alert.policy:
-        return True
+    rules = alerts.select(s)
+    if rules is not None:
+        return alert.policy in rules
     try:
         entry = codes.lookup(s)
     except KeyError:

@@ -1,14 +1,200 @@
-"""Alerts as the admin sees them: when the insight and the policy fire, update, aggregate and resolve."""
+"""Alerts as the admin sees them: when the insight and the policy fire, update, aggregate, clear and resolve.
+
+The first tests drive the rules in alerts.py directly with hand-made snapshots; the later ones run scenarios.
+"""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mfi_sim import codes
+from mfi_sim import alerts, codes
+from mfi_sim.alerts import (ACTIVE, INSIGHT_NAME, POLICY_NAME, RESOLVED, AlertBook, DelayedMessagesPolicy,
+                            RuleEntry)
+from mfi_sim.records import QueueSnapshot, Recorder
+from mfi_sim.scenario.schema import AlertSettings
 
 from helpers import run_text, scenario_text
 
 REFUSED = '[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "1h"\n'
+ERROR = "450 4.4.316 Connection refused [LastAttemptedServerName=mail.contoso.com]"
+
+
+def snap(t: float, connector: str = "A", aged: int = 0, oldest: float | None = None, queued: int | None = None,
+         code: str | None = codes.CONNECTION_REFUSED) -> QueueSnapshot:
+    """A connector's queue at `t`: `aged` messages queued over an hour, the oldest arrived at `oldest`."""
+    return QueueSnapshot(t=t, connector=connector, status="Retry", queued_messages=aged if queued is None else queued,
+                         queued_recipients=aged, aged_messages=aged, oldest_arrival=oldest,
+                         last_error=ERROR if code else None, last_error_code=code,
+                         last_server="mail.contoso.com" if code else None, last_ip="198.51.100.10" if code else None,
+                         retry_count=1, first_retry=oldest, last_retry=t, next_retry=None, received=aged, delivered=0,
+                         ndr=0, rejected=0, expired=0)
+
+
+def book(**changes: object) -> AlertBook:
+    """An alert book with the default settings, threshold 200, and `changes`."""
+    return AlertBook(replace(AlertSettings(threshold=200), **changes), Recorder(), 86400.0,  # type: ignore[arg-type]
+                     "contoso.onmicrosoft.com")
+
+
+def policies(b: AlertBook) -> list[alerts.Alert]:
+    return [a for a in b.alerts if a.policy == POLICY_NAME]
+
+
+def insights(b: AlertBook) -> list[alerts.Alert]:
+    return [a for a in b.alerts if a.policy == INSIGHT_NAME]
+
+
+def test_unit_insight_raised_exactly_when_the_oldest_message_has_waited_queued_for() -> None:
+    """The insight needs the oldest message queued for the full `queued_for`; one second short raises nothing."""
+    b = book()
+    b.observe([snap(3599.0, oldest=0.0, aged=0)])
+    assert insights(b) == []
+    b.observe([snap(3600.0, oldest=0.0, aged=1)])
+    [insight] = insights(b)
+    assert insight.raised_s == 3600.0 and insight.status == ACTIVE and insight.fix_now
+    assert insight.severity == "Medium" and insight.kind == "insight"
+
+
+def test_unit_insight_disappears_when_its_condition_clears() -> None:
+    """The insight resolves at the first evaluation where nothing has waited `queued_for`: cleared and resolved
+    together, Resolved from then on."""
+    b = book()
+    b.observe([snap(3600.0, oldest=0.0, aged=1)])
+    b.observe([snap(3900.0, oldest=3800.0, aged=0)])
+    [insight] = insights(b)
+    assert insight.resolved_s == insight.condition_cleared_s == 3900.0
+    assert insight.status == RESOLVED and not insight.firing_at(3900.0) and insight.firing_at(3899.0)
+    assert insight.fields_at(3600.0)["status"] == ACTIVE and insight.fields_at(4000.0)["status"] == RESOLVED
+
+
+def test_unit_policy_stays_active_after_its_condition_clears() -> None:
+    """Without auto_resolve the policy alert records when its condition cleared but stays Active."""
+    b = book()
+    b.observe([snap(3600.0, oldest=0.0, aged=300)])
+    b.observe([snap(3900.0, oldest=3700.0, aged=0)])
+    b.observe([snap(4200.0, oldest=None, aged=0)])
+    [policy] = policies(b)
+    assert policy.condition_cleared_s == 3900.0
+    assert policy.resolved_s is None and policy.status == ACTIVE and policy.firing_at(10 ** 6)
+    kinds = [n.kind for n in b.recorder.notes]
+    assert kinds.count("alert_condition_cleared") == 1 and "alert_resolved" not in kinds
+
+
+def test_unit_auto_resolve_resolves_when_the_condition_clears() -> None:
+    """With auto_resolve = true the policy alert resolves at the evaluation where its condition cleared."""
+    b = book(auto_resolve=True)
+    b.observe([snap(3600.0, oldest=0.0, aged=300)])
+    b.observe([snap(3900.0, oldest=3700.0, aged=199)])
+    [policy] = policies(b)
+    assert policy.resolved_s == policy.condition_cleared_s == 3900.0 and policy.status == RESOLVED
+    assert policy.resolved_by == alerts.AUTO
+
+
+def test_unit_a_new_match_updates_the_active_alert() -> None:
+    """While the alert is Active a new match updates it (no second alert, no second notice) and the condition
+    is no longer cleared."""
+    b = book()
+    b.observe([snap(3600.0, oldest=0.0, aged=300)])
+    b.observe([snap(3900.0, oldest=0.0, aged=10)])
+    b.observe([snap(7200.0, oldest=0.0, aged=500)])
+    [policy] = policies(b)
+    assert policy.condition_cleared_s is None and policy.aged_messages == 500 and policy.updates == 1
+    assert len(b.notifications) == 1
+
+
+def test_unit_threshold_counts_across_the_tenant_by_default() -> None:
+    """Two connectors each under the threshold but together over it raise one tenant-wide alert that names both
+    and takes its error from the larger contributor; per connector, nothing fires."""
+    both = [snap(3600.0, "A", aged=120, oldest=0.0), snap(3600.0, "B", aged=150, oldest=0.0,
+                                                           code=codes.CONNECTION_TIMED_OUT)]
+    tenant = book()
+    tenant.observe(both)
+    [policy] = policies(tenant)
+    assert policy.connectors == ("A", "B") and policy.connector == "B"
+    assert policy.aged_messages == 270 and policy.code == codes.CONNECTION_TIMED_OUT
+    per_connector = book(scope="connector")
+    per_connector.observe(both)
+    assert policies(per_connector) == []
+
+
+def test_unit_contributors_are_only_connectors_with_aged_mail() -> None:
+    """A connector with nothing queued over the hour is not listed as contributing."""
+    b = book()
+    b.observe([snap(3600.0, "A", aged=300, oldest=0.0), snap(3600.0, "B", aged=0, oldest=3500.0)])
+    assert policies(b)[0].connectors == ("A",)
+
+
+def test_unit_connector_scope_keeps_one_alert_per_connector() -> None:
+    """With scope = "connector" each connector over the threshold has its own alert."""
+    b = book(scope="connector")
+    b.observe([snap(3600.0, "A", aged=300, oldest=0.0), snap(3600.0, "B", aged=250, oldest=0.0)])
+    assert [(a.id, a.connector, a.connectors) for a in policies(b)] == [
+        ("policy-1", "A", ("A",)), ("policy-2", "B", ("B",))]
+
+
+def test_unit_a_second_policy_on_the_same_connector_does_not_collide() -> None:
+    """Two policies registered under different names keep separate alerts on one connector."""
+    strict = RuleEntry("Messages have been delayed (strict)", "policy", "Alert policy", "High", False,
+                       lambda settings, name: DelayedMessagesPolicy(replace(settings, threshold=100), name))
+    entries = [alerts.RULES[INSIGHT_NAME], alerts.RULES[POLICY_NAME], strict]
+    b = AlertBook(AlertSettings(threshold=200), Recorder(), 86400.0, "contoso.onmicrosoft.com", entries)
+    b.observe([snap(3600.0, aged=150, oldest=0.0)])
+    b.observe([snap(3900.0, aged=250, oldest=0.0)])
+    assert [(a.id, a.policy, a.raised_s) for a in b.alerts if a.kind == "policy"] == [
+        ("policy-1", strict.name, 3600.0), ("policy-2", POLICY_NAME, 3900.0)]
+    assert b.resolvable(strict.name)[0] == [b.alerts[1]]
+
+
+def test_unit_resolvable_by_id_or_policy_name_and_refusals() -> None:
+    """resolve_alert names an alert id or a policy name; an insight, an unknown or a resolved alert is refused
+    with a reason."""
+    b = book(scope="connector")
+    b.observe([snap(3600.0, "A", aged=300, oldest=0.0), snap(3600.0, "B", aged=300, oldest=0.0)])
+    assert [a.id for a in b.resolvable("policy-2")[0]] == ["policy-2"]
+    assert [a.id for a in b.resolvable(POLICY_NAME)[0]] == ["policy-1", "policy-2"]
+    assert b.resolvable("insight-1") == ([], "insight-1 is an insight: it disappears by itself once its "
+                                             "condition clears")
+    assert b.resolvable("policy-9")[1] == "there is no alert 'policy-9'"
+    b.resolve(b.alerts[-1], 4000.0, alerts.ADMIN)
+    assert b.resolvable("policy-2")[1] == "policy-2 is already resolved"
+
+
+def test_unit_after_an_admin_resolves_a_match_raises_a_new_alert() -> None:
+    """An admin's resolution closes the alert for good: the next match raises (and notifies) a new one."""
+    b = book()
+    b.observe([snap(3600.0, aged=300, oldest=0.0)])
+    b.resolve(policies(b)[0], 3700.0, alerts.ADMIN)
+    b.observe([snap(3900.0, aged=300, oldest=0.0)])
+    assert [(a.id, a.status) for a in policies(b)] == [("policy-1", RESOLVED), ("policy-2", ACTIVE)]
+    assert len(b.notifications) == 2
+
+
+def test_unit_auto_resolved_alert_reopens_within_the_aggregation_window() -> None:
+    """With auto_resolve, a match within `aggregation` of the last one reopens the alert; later, a new one."""
+    for window, expected in ((900.0, ["policy-1"]), (0.0, ["policy-1", "policy-2"])):
+        b = book(auto_resolve=True, aggregation=window)
+        b.observe([snap(3600.0, aged=300, oldest=0.0)])
+        b.observe([snap(3900.0, aged=0, oldest=None)])
+        b.observe([snap(4200.0, aged=300, oldest=0.0)])
+        assert [a.id for a in policies(b)] == expected
+        assert policies(b)[-1].status == ACTIVE
+
+
+@pytest.mark.parametrize("selector, names", [
+    ("insight", (INSIGHT_NAME,)), ("Policy", (POLICY_NAME,)), (POLICY_NAME, (POLICY_NAME,)),
+    (INSIGHT_NAME, (INSIGHT_NAME,)), ("450 4.4.316", None)])
+def test_unit_selectors_name_rules_from_the_registry(selector: str, names: tuple[str, ...] | None) -> None:
+    """A test selector names rules by policy name or by kind; a code names no rule."""
+    assert alerts.select(selector) == names
+
+
+def test_unit_registering_a_name_twice_is_refused() -> None:
+    """The registry is keyed by policy name: the same name cannot be registered twice."""
+    with pytest.raises(ValueError, match="already registered"):
+        alerts.register(alerts.RULES[POLICY_NAME])
 
 
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
@@ -59,14 +245,17 @@ def test_policy_raised_when_threshold_crossed_not_before() -> None:
     assert policies[0].updates > 10
 
 
-def test_policy_resolves_after_fix() -> None:
-    """When the queue drains the policy alert resolves at the first evaluation below the threshold."""
+def test_policy_condition_clears_after_fix_and_auto_resolve_resolves_it() -> None:
+    """When the queue drains, the policy's condition clears at the first evaluation below the threshold; the
+    alert stays Active by default and resolves then with auto_resolve = true."""
     faults = REFUSED + 'end = "4h"\n'
-    r = run_text(scenario_text(duration="8h", rate="1200/h", faults=faults) + '\n[alerts]\nthreshold = 500\n')
-    policy = next(a for a in r.alerts.alerts if a.kind == "policy")
-    assert policy.resolved_s is not None
-    below = [s for s in r.recorder.snapshots if s.t >= policy.raised_s and s.aged_messages < 500]
-    assert policy.resolved_s == below[0].t
+    text = scenario_text(duration="8h", rate="1200/h", faults=faults) + '\n[alerts]\nthreshold = 500\n'
+    for auto in (False, True):
+        r = run_text(text + f"auto_resolve = {str(auto).lower()}\n")
+        policy = next(a for a in r.alerts.alerts if a.kind == "policy")
+        below = [s for s in r.recorder.snapshots if s.t >= policy.raised_s and s.aged_messages < 500]
+        assert policy.condition_cleared_s == below[0].t
+        assert policy.resolved_s == (below[0].t if auto else None)
 
 
 def test_aggregation_reopens_instead_of_duplicating() -> None:
@@ -74,8 +263,8 @@ def test_aggregation_reopens_instead_of_duplicating() -> None:
     faults = (REFUSED + 'end = "2h15m"\n'
               '[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "2h30m"\nend = "5h"\n')
     text = scenario_text(duration="7h", rate="3000/h", faults=faults, tenant='retry = ["5m"]')
-    wide = run_text(text + '\n[alerts]\nthreshold = 200\naggregation = "3h"\n')
-    narrow = run_text(text + '\n[alerts]\nthreshold = 200\naggregation = "5m"\n')
+    wide = run_text(text + '\n[alerts]\nthreshold = 200\naggregation = "3h"\nauto_resolve = true\n')
+    narrow = run_text(text + '\n[alerts]\nthreshold = 200\naggregation = "5m"\nauto_resolve = true\n')
     assert len([a for a in wide.alerts.alerts if a.kind == "policy"]) == 1
     assert len([a for a in narrow.alerts.alerts if a.kind == "policy"]) == 2
     assert len(wide.alerts.notifications) == 1 and len(narrow.alerts.notifications) == 2
@@ -91,7 +280,7 @@ def test_timeline_tells_the_story_in_order() -> None:
     """The timeline has fault start, Retry, insight, alert, action, fix, resolution, drain - in time order."""
     action = '[[actions]]\nat = "5h"\ndo = "fix_now"\nconnector = "To on-premises"\n'
     r = run_text(scenario_text(duration="8h", rate="1200/h", faults=REFUSED, actions=action)
-                 + '\n[alerts]\nthreshold = 1000\n')
+                 + '\n[alerts]\nthreshold = 1000\nauto_resolve = true\n')
     kinds = [e.kind for e in r.recorder.timeline]
     for kind in ("fault_start", "queue_retry", "insight_raised", "alert_raised", "action", "fix_effective",
                  "insight_resolved", "alert_resolved", "queue_drained"):
@@ -109,16 +298,19 @@ def outages(draw: st.DrawFn) -> str:
     fault = (f'[[faults]]\nkind = "{kind}"\ntarget = "198.51.100.10"\nstart = "{start}m"\n'
              f'duration = "{length}m"\nprobability = {p}\n')
     every = draw(st.sampled_from(["1m", "5m", "15m"]))
+    auto = draw(st.booleans())
     return scenario_text(duration=f"{draw(st.integers(2, 12))}h", rate=f"{draw(st.integers(100, 3000))}/h",
                          faults=fault, seed=draw(st.integers(0, 1000))) + \
-        f'\n[alerts]\nthreshold = 200\nevaluate_every = "{every}"\naggregation = "{draw(st.sampled_from(["0m", "15m"]))}"\n'
+        f'\n[alerts]\nthreshold = 200\nevaluate_every = "{every}"\naggregation = "{draw(st.sampled_from(["0m", "15m"]))}"\n' \
+        f"auto_resolve = {str(auto).lower()}\n"
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(outages())
 def test_alerts_fire_only_when_their_condition_held(text: str) -> None:
-    """An alert is firing at t only if its condition held at the last evaluation at or before t; a raised alert
-    is resolved exactly at an evaluation where the condition failed, or still holds at the end."""
+    """An alert's condition holds at every evaluation from its raise until its condition clears; it clears
+    exactly at an evaluation where the condition failed (or still holds at the end); an insight resolves then,
+    a policy then only with auto_resolve, and otherwise stays Active to the end."""
     r = run_text(text)
     snaps = r.recorder.snapshots
     queued_for = r.scenario.alerts.queued_for
@@ -127,11 +319,32 @@ def test_alerts_fire_only_when_their_condition_held(text: str) -> None:
             if alert.kind == "insight":
                 return s.oldest_arrival is not None and s.t - s.oldest_arrival >= queued_for
             return s.aged_messages >= r.scenario.alerts.threshold
+        cleared = alert.condition_cleared_s
         for s in snaps:
-            if alert.firing_at(s.t):
+            if alert.firing_at(s.t) and (cleared is None or s.t < cleared):
                 assert holds(s), (alert.id, s.t)
-        if alert.resolved_s is not None:
-            at = next(s for s in snaps if s.t == alert.resolved_s)
+        if cleared is not None:
+            at = next(s for s in snaps if s.t == cleared)
             assert not holds(at)
         else:
             assert holds(snaps[-1]) or snaps[-1].t == alert.history[-1][0]
+        auto = alert.kind == "insight" or r.scenario.alerts.auto_resolve
+        assert alert.resolved_s == (cleared if auto else None)
+
+
+def test_resolve_alert_action_resolves_the_policy_and_refuses_an_insight() -> None:
+    """resolve_alert by policy name resolves the Active policy alert then (resolved_by admin, after its
+    condition cleared); by an insight's id it is refused in the timeline and changes nothing."""
+    faults = REFUSED + 'end = "4h"\n'
+    actions = ('[[actions]]\nat = "7h"\ndo = "resolve_alert"\nalert = "Messages have been delayed"\n'
+               '[[actions]]\nat = "2h30m"\ndo = "resolve_alert"\nalert = "insight-1"\n')
+    r = run_text(scenario_text(duration="8h", rate="1200/h", faults=faults, actions=actions)
+                 + '\n[alerts]\nthreshold = 500\n')
+    policy = next(a for a in r.alerts.alerts if a.kind == "policy")
+    insight = next(a for a in r.alerts.alerts if a.kind == "insight")
+    assert policy.condition_cleared_s is not None and policy.condition_cleared_s < 7 * 3600
+    assert policy.resolved_s == 7 * 3600 and policy.resolved_by == alerts.ADMIN and policy.status == RESOLVED
+    assert insight.resolved_by == alerts.CLEARED and insight.resolved_s == insight.condition_cleared_s
+    refused = [e.text for e in r.recorder.timeline if e.kind == "action" and "refused" in e.text]
+    assert refused == ["Admin tries to resolve insight-1: refused, insight-1 is an insight: it disappears by "
+                       "itself once its condition clears"]

@@ -113,10 +113,32 @@ def test_certificate_expires_by_itself() -> None:
     assert out.code == codes.CERTIFICATE_FAILED and "expired" in out.detail
 
 
-def test_other_reply_at_banner() -> None:
-    """A destination's own reply at the greeting is an 'other' code carrying that reply; 5xx is permanent."""
-    out = open_session(SPEC, world_with(fault("smtp_reply", stage="banner", reply="554 5.7.1 Go away")), AT)
-    assert out.code == "554 5.7.1" and out.permanent and "554 5.7.1 Go away" in (out.last_error or "")
+@pytest.mark.parametrize("stage,reply", [
+    ("banner", "554 5.7.1 Go away"), ("banner", "421 4.3.2 Too busy"),
+    ("ehlo", "550 5.7.1 Not you"), ("ehlo", "421 4.7.0 Closing"), ("starttls", "554 5.7.3 No TLS for you"),
+])
+def test_rejection_before_the_session_is_4_4_317(stage: str, reply: str) -> None:
+    """A 5xx or 421 to the greeting or EHLO, or a 5xx to STARTTLS, is 450 4.4.317 with the reply as its message,
+    retried, never permanent (SPEC 1.2, 2026-12)."""
+    out = open_session(SPEC, world_with(fault("smtp_reply", stage=stage, reply=reply)), AT)
+    assert out.code == codes.CANNOT_CONNECT and not out.permanent
+    assert f"[Message={reply}]" in (out.last_error or "")
+
+
+def test_other_4xx_at_greeting_is_the_servers_reply() -> None:
+    """A 4xx other than 421 in the greeting stays the server's own reply (queue-level, not permanent)."""
+    out = open_session(SPEC, world_with(fault("smtp_reply", stage="banner", reply="451 4.4.1 Later")), AT)
+    assert out.code == "451 4.4.1" and not out.permanent
+
+
+@pytest.mark.parametrize("tls,ok", [("None", True), ("EncryptionOnly", False)])
+def test_4xx_to_starttls(tls: str, ok: bool) -> None:
+    """A 4xx to STARTTLS falls back to plain text under opportunistic TLS and is 4.4.317 when TLS is required."""
+    spec = SessionSpec(("mail.contoso.com",), False, 25, tls, None)
+    out = open_session(spec, world_with(fault("smtp_reply", stage="starttls", reply="454 4.7.0 TLS not available")),
+                       AT)
+    assert out.ok == ok and (ok or out.code == codes.CANNOT_CONNECT)
+    assert not out.tls
 
 
 def test_fall_through_to_second_smart_host() -> None:

@@ -90,6 +90,16 @@ def test_permanent_reply_ndrs_at_once() -> None:
     assert q.counters.queued <= 2
 
 
+def test_greeting_rejection_is_retried_not_bounced() -> None:
+    """A 554 greeting for an hour defers the queue as 450 4.4.317 and bounces nothing (SPEC 1.2, 2026-12)."""
+    fault = ('[[faults]]\nkind = "smtp_reply"\ntarget = "198.51.100.10"\nstage = "banner"\n'
+             'reply = "554 5.7.1 No service for you"\nstart = "1h"\nduration = "1h"\n')
+    r = run_text(scenario_text(duration="4h", faults=fault))
+    q = only(r)
+    assert q.counters.ndr == 0 and q.counters.codes_seen.get("450 4.4.317", 0) > 0
+    assert "queue_retry" in [e.kind for e in r.recorder.timeline]
+
+
 def test_unknown_recipients_bounce_with_5_1_10() -> None:
     """Recipients the destination does not know get 550 5.1.10 NDRs; the others are delivered."""
     q = only(run_text(scenario_text(duration="2h", traffic="recipients_per_message = 2\n"

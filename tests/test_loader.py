@@ -81,6 +81,9 @@ BROKEN = [
     ("DNS change outside every zone", VALID + '\n[[actions]]\nat = "3h"\ndo = "set_dns_record"\n'
                                            'name = "mail.fabrikam.com"\ntype = "A"\nvalue = "192.0.2.1"\n',
      "actions[1].name"),
+    ("resolve an alert that no rule names", VALID + '\n[[actions]]\nat = "3h"\ndo = "resolve_alert"\n'
+                                                    'alert = "Mail is slow"\n', "actions[1].alert"),
+    ("alert scope that does not exist", VALID + '\n[alerts]\nscope = "region"\n', "alerts.scope"),
     ("end before start", VALID.replace('start = "1h"\n', 'start = "1h"\nend = "30m"\n', 1), "faults[0].end"),
     ("test with both alert and metric", VALID + '\n[[tests]]\neval_time = "1h"\nalert = "450 4.4.316"\n'
                                                 'metric = "queued"\nvalue = 1\n', "tests[0]"),

@@ -131,7 +131,8 @@ def test_counters_never_decrease(families: dict[str, Any]) -> None:
 
 
 def test_alert_firing_follows_the_alerts(refused: Result) -> None:
-    """mfi_alert_firing is 1 exactly at the evaluations where each alert fired, with its code, 0 elsewhere."""
+    """mfi_alert_firing is 1 exactly at the evaluations where each alert's condition held, with its code, 0
+    elsewhere (from when the condition clears, even while a policy alert stays Active)."""
     samples = _samples(openmetrics_text(refused))
     epoch = refused.scenario.start.timestamp()
     alerts = refused.alerts.alerts
@@ -139,16 +140,16 @@ def test_alert_firing_follows_the_alerts(refused: Result) -> None:
     ones: dict[tuple[str, tuple[tuple[str, str], ...]], set[float]] = {}
     for a in alerts:
         for t, fields in a.history:
-            key = _key("mfi_alert_firing", {"alertname": a.policy, "connector": a.connector,
+            key = _key("mfi_alert_firing", {"alertname": a.policy, "connector": fields["connector"],
                                             "code": fields["code"] or "", "kind": a.kind})
             ones.setdefault(key, set()).add(epoch + t)
-        assert a.resolved_s is not None
+        assert a.condition_cleared_s is not None
     firing = {k: {ts for ts, v in points.items() if v == 1} for k, points in samples.items()
               if k[0] == "mfi_alert_firing"}
     assert firing == ones
     for a in alerts:
         raised = epoch + a.raised_s
-        resolved = epoch + a.resolved_s  # type: ignore[operator]
+        resolved = epoch + a.condition_cleared_s  # type: ignore[operator]
         mine = [points for k, points in samples.items() if k[0] == "mfi_alert_firing"
                 and dict(k[1])["alertname"] == a.policy and dict(k[1])["connector"] == a.connector]
         assert any(points[raised] == 1 for points in mine)

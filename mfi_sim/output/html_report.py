@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from .. import codes
+from .. import alerts as alert_rules
 from ..alerts import Alert
 from ..engine import Result
 from ..records import QueueSnapshot
@@ -26,7 +27,9 @@ WIDTH = 960.0
 LEFT, RIGHT = 76.0, 24.0
 ROW = 18.0
 QUEUED, AGED, THRESHOLD, FAULT = "#2563eb", "#ea580c", "#b91c1c", "#ef4444"
-LANE = {"insight": "#d97706", "policy": "#b91c1c"}
+#: Lane colour of an alert by its severity.
+LANE = {"High": "#b91c1c", "Medium": "#d97706"}
+LANE_OTHER = "#0891b2"
 RESOLVED, EXPIRY, ACCEPTED = "#15803d", "#7c3aed", "#16a34a"
 FAILURE_COLOURS = ("#dc2626", "#f59e0b", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#78716c", "#1d4ed8")
 MAX_BARS = 48
@@ -146,8 +149,8 @@ def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSn
     """Queue depth (all queued, and queued over `queued_for`) with faults, threshold, alerts and expiry."""
     settings = result.scenario.alerts
     over = format_duration(settings.queued_for)
-    alerts = [a for a in result.alerts.alerts if a.connector == name]
-    lanes = [k for k in ("insight", "policy") if any(a.kind == k for a in alerts)]
+    alerts = [a for a in result.alerts.alerts if name in a.connectors]
+    lanes = [name for name in alert_rules.RULES if any(a.policy == name for a in alerts)]
     peak = max(snaps, key=lambda s: s.queued_messages, default=None)
     peak_n = peak.queued_messages if peak else 0
     show_threshold = settings.threshold <= 3 * max(peak_n, 1)
@@ -179,7 +182,7 @@ def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSn
              svg.LegendItem("line", AGED, f"queued over {over} (what the alerts count)")]
     items += [svg.LegendItem("dash", THRESHOLD, "alert threshold")] if show_threshold else []
     items += [svg.LegendItem("band", FAULT, "fault in force")] if result.fault_windows else []
-    items += [svg.LegendItem("up", LANE[k], "insight raised" if k == "insight" else "alert policy raised")
+    items += [svg.LegendItem("up", _lane_colour(k), f"{alert_rules.rule_entry(k).label.lower()} raised: {k}")
               for k in lanes]
     items += [svg.LegendItem("dot", RESOLVED, "resolved")] if any(a.resolved_s is not None for a in alerts) else []
     items += [svg.LegendItem("vline", EXPIRY, "first messages expire")] if expiry_drawn else []
@@ -213,24 +216,35 @@ def _fault_bands(plot: svg.Plot, result: Result) -> list[str]:
     return out
 
 
+def _lane_colour(policy: str) -> str:
+    return LANE.get(alert_rules.rule_entry(policy).severity, LANE_OTHER)
+
+
+def _lane_label(a: Alert) -> str:
+    label = alert_rules.rule_entry(a.policy).label.lower()
+    if alert_rules.rule_entry(a.policy).clears_itself:
+        return f"{label}: {a.code or 'no error'} {a.title}"
+    return f"{label}: {a.policy} ({a.severity})"
+
+
 def _lanes(plot: svg.Plot, lanes: list[str], alerts: list[Alert], top: float, duration: float) -> list[str]:
-    """One row per alert kind above the plot: a bar from raise to resolve, markers, guides into the plot, and
+    """One row per alert rule above the plot: a bar from raise to resolve, markers, guides into the plot, and
     each alert's label in the free space after its bar (or, for a lane with no room after any bar, in its widest
     free space)."""
     out: list[str] = []
-    for li, kind in enumerate(lanes):
+    for li, policy in enumerate(lanes):
         yc = top + li * ROW + ROW / 2
-        mine = [a for a in alerts if a.kind == kind]
+        colour = _lane_colour(policy)
+        mine = [a for a in alerts if a.policy == policy]
         spans = [(plot.x(a.raised_s / 3600),
                   plot.x((a.resolved_s if a.resolved_s is not None else duration) / 3600)) for a in mine]
-        labels = [(f"insight: {a.code or 'no error'} {a.title}" if kind == "insight"
-                   else f"alert policy: {a.policy} ({a.severity})") for a in mine]
+        labels = [_lane_label(a) for a in mine]
         for a, (x0, x1), label in zip(mine, spans, labels):
             when = f"raised +{format_duration(a.raised_s)}" + (
                 f", resolved +{format_duration(a.resolved_s)}" if a.resolved_s is not None else ", still active")
-            out.append(svg.rect(x0, yc - 4, x1 - x0, 8, LANE[kind], 0.3, f"{label}; {when}"))
-            out.append(svg.line(x0, yc + 6, x0, plot.bottom, LANE[kind], 1, "3 3"))
-            out.append(svg.triangle(x0, yc, 11, LANE[kind], f"{label}: {when}"))
+            out.append(svg.rect(x0, yc - 4, x1 - x0, 8, colour, 0.3, f"{label}; {when}"))
+            out.append(svg.line(x0, yc + 6, x0, plot.bottom, colour, 1, "3 3"))
+            out.append(svg.triangle(x0, yc, 11, colour, f"{label}: {when}"))
             if a.resolved_s is not None:
                 out.append(svg.line(x1, yc + 6, x1, plot.bottom, RESOLVED, 1, "3 3"))
                 out.append(svg.dot(x1, yc, 5, RESOLVED, f"{label}: {when}"))
@@ -242,7 +256,7 @@ def _lanes(plot: svg.Plot, lanes: list[str], alerts: list[Alert], top: float, du
                          + [(g1 - g0, g0, label) for g0, g1, label in gaps])
             if svg.text_width(widest[2]) <= widest[0]:
                 placed = [(widest[1], widest[2])]
-        out += [svg.text(x, yc + 4, label, fill=LANE[kind], halo=True) for x, label in placed]
+        out += [svg.text(x, yc + 4, label, fill=colour, halo=True) for x, label in placed]
     return out
 
 
@@ -341,14 +355,19 @@ def _alert_cards(result: Result, d: dict[str, Any]) -> str:
 
 
 def _card(a: dict[str, Any], alert: Alert, queued_for: float) -> str:
-    kind = "Insight" if a["kind"] == "insight" else "Alert policy"
-    state = ('<span class="state resolved">Resolved</span>' if a["resolved_at"] else
+    kind = alert_rules.rule_entry(alert.policy).label
+    state = ('<span class="state resolved">Resolved</span>' if a["status"] == alert_rules.RESOLVED else
              '<span class="state active">Active at the end of the run</span>')
+    cleared = (f"{escape(a['condition_cleared_at'])} <span class=\"off\">(+{format_duration(alert.condition_cleared_s)})"
+               "</span>" if a["condition_cleared_at"] and alert.condition_cleared_s is not None else "not yet")
     fields = [("Connector", escape(a["connector"])),
               ("Category", escape(a["category"])),
               ("Raised", f"{escape(a['raised_at'])} <span class=\"off\">(+{format_duration(alert.raised_s)})</span>"),
               ("Resolved", f"{escape(a['resolved_at'])} <span class=\"off\">(+{format_duration(alert.resolved_s)})"
-                           "</span>" if a["resolved_at"] and alert.resolved_s is not None else "not yet"),
+                           f"</span> ({escape(alert.resolved_by or '')})" if a["resolved_at"] and alert.resolved_s is not None
+                           else "not yet"),
+              ("Condition cleared", cleared),
+              ("Connectors", escape(", ".join(a["connectors"]))),
               ("Queued messages", f"{a['queued_messages']:,} ({a['aged_messages']:,} queued over "
                                   f"{escape(format_duration(queued_for))})"),
               ("Destination", escape(a["destination"] or "unknown")),
@@ -389,7 +408,7 @@ def _timeline(result: Result) -> str:
 
 _TIMELINE_GROUPS = {"fault_start": "fault", "fault_end": "ok", "queue_retry": "fault", "certificate_expired": "fault",
                     "insight_raised": "alert", "alert_raised": "alert", "insight_resolved": "ok",
-                    "alert_resolved": "ok", "queue_drained": "ok", "queue_recovered": "ok", "fix_effective": "ok",
+                    "alert_resolved": "ok", "alert_condition_cleared": "ok", "queue_drained": "ok", "queue_recovered": "ok", "fix_effective": "ok",
                     "action": "action"}
 
 

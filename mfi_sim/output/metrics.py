@@ -104,11 +104,12 @@ def metric_families(result: Result) -> tuple[tuple[float, ...], tuple[Family, ..
     firing: dict[tuple[str, str, str, str], set[float]] = {}
     for alert in result.alerts.alerts:
         for t, fields in alert.history:
-            key = (alert.policy, alert.connector, fields.get("code") or "", alert.kind)
+            key = (alert.policy, fields.get("connector") or alert.connector, fields.get("code") or "", alert.kind)
             firing.setdefault(key, set()).add(t)
     families.append(Family(
         "mfi_alert_firing", "gauge",
-        "1 while the alert (insight or alert policy) fires on the connector with that error code, 0 otherwise.", "",
+        "1 at the evaluations where the alert's condition (insight or alert policy) holds on the connector with that "
+        "error code, 0 otherwise (a policy alert can stay Active after its condition clears).", "",
         tuple(Series("mfi_alert_firing", (("alertname", key[0]), ("connector", key[1]), ("code", key[2]),
                                            ("kind", key[3])),
                      tuple(1 if t in firing[key] else 0 for t in times))

@@ -272,17 +272,33 @@ def _action(r: Reader, start: datetime) -> s.Action:
         not_after = (r.parsed("not_after", parse_instant) - start).total_seconds()
         a = s.Action(at=at, do=do, target=r.text("target").strip(), not_after=not_after,
                      names=_names(r, "names", names, wildcard=True) if names else None)
+    elif do == "resolve_alert":
+        a = s.Action(at=at, do=do, alert=_alert_selector(r))
     else:
         a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
     r.done()
     return a
 
 
+def _alert_selector(r: Reader) -> str:
+    """resolve_alert's `alert`: an alert id such as `policy-1`, or the name of a registered alert rule."""
+    from .. import alerts
+
+    text: str = r.text("alert").strip()
+    kinds = sorted({e.kind for e in alerts.RULES.values()})
+    if text in alerts.RULES or re.fullmatch(rf"(?:{'|'.join(kinds)})-[1-9][0-9]*", text):
+        return text
+    raise r.error("alert", f"expected an alert id such as 'policy-1' or a policy name "
+                           f"({', '.join(repr(n) for n in alerts.RULES)}), got {text!r}")
+
+
 def _alerts(r: Reader) -> s.AlertSettings:
     a = s.AlertSettings(threshold=r.integer("threshold", 2000, 200),
                         queued_for=r.duration("queued_for", 3600.0, positive=True),
                         evaluate_every=r.duration("evaluate_every", 300.0, low=limits.MIN_EVALUATE_EVERY),
-                        aggregation=r.duration("aggregation", 900.0))
+                        aggregation=r.duration("aggregation", 900.0),
+                        scope=r.choice("scope", s.ALERT_SCOPES, "tenant"),
+                        auto_resolve=r.boolean("auto_resolve", False))
     r.done()
     return a
 

@@ -12,9 +12,10 @@ SERVER_FAULTS = ("connect_timeout", "connection_refused", "service_unavailable",
                  "certificate_untrusted", "connection_closed", "smtp_reply")
 FAULT_KINDS = ("dns_failure",) + SERVER_FAULTS
 CLOSE_STAGES = ("banner", "ehlo", "data")
-REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data")
+REPLY_STAGES = ("banner", "ehlo", "starttls", "mail", "rcpt", "data")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
-                "renew_certificate", "clear_fault")
+                "renew_certificate", "clear_fault", "resolve_alert")
+ALERT_SCOPES = ("tenant", "connector")
 METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received")
 
 
@@ -102,6 +103,7 @@ class Action:
     not_after: float | None = None
     names: tuple[str, ...] | None = None
     fault: int | None = None
+    alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class AlertSettings:
     queued_for: float = 3600.0
     evaluate_every: float = 300.0
     aggregation: float = 900.0
+    scope: str = "tenant"          # the policy counts across the tenant's connectors, or per "connector"
+    auto_resolve: bool = False     # resolve the policy alert as soon as its condition clears
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,125 @@
+"""The engine played step by step (start, advance, act) gives exactly what a batch run gives: the same counts,
+alerts, timeline and message-trace events, whatever the steps, with actions taken at the instants where a batch
+run has them in [[actions]]."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mfi_sim import loads_scenario
+from mfi_sim.engine import Engine, Result
+from mfi_sim.output.json_result import result_dict
+from mfi_sim.scenario.files import resolve_path
+from mfi_sim.scenario.schema import Action, Scenario
+
+from helpers import scenario_text
+
+OUT = "To on-premises"
+REFUSED = '[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "1h"\n'
+
+
+class Events:
+    """A TraceSink keeping every message-trace event."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str) -> None:
+        self.rows.append((t, connector, number, rcpt, event, detail, status))
+
+    def flush(self, watermark: float) -> None:
+        pass
+
+
+def fingerprint(result: Result, events: Events) -> dict[str, Any]:
+    doc = result_dict(result)
+    return {"json": doc, "timeline": [(e.t, e.kind, e.connector, e.text) for e in result.recorder.timeline],
+            "snapshots": result.recorder.snapshots, "events": sorted(events.rows)}
+
+
+def batch(scenario: Scenario) -> dict[str, Any]:
+    events = Events()
+    return fingerprint(Engine(scenario, trace=events).run(), events)
+
+
+def stepped(scenario: Scenario, steps: list[float | Action]) -> tuple[dict[str, Any], Engine]:
+    """Plays `scenario` through `steps`: a number advances the clock to it, an Action is taken then."""
+    events = Events()
+    engine = Engine(scenario, trace=events)
+    engine.start()
+    for step in steps:
+        if isinstance(step, Action):
+            assert engine.act(step) is None, engine.refusal(step)
+        else:
+            engine.advance(step)
+            engine.view()   # looking at the state must not change anything
+    engine.advance(scenario.duration)
+    assert engine.result is not None
+    return fingerprint(engine.result, events), engine
+
+
+def refused_scenario() -> Scenario:
+    return loads_scenario(scenario_text(faults=REFUSED, duration="8h"))
+
+
+def test_irregular_steps_give_the_batch_run() -> None:
+    """Stopping at evaluation instants, between them and at odd fractions of a second changes nothing."""
+    sc = refused_scenario()
+    steps: list[float | Action] = [1.5, 300.0, 3599.999, 3600.0, 3600.25, 7000.0, 7200.0, 7213.7, 10000.0]
+    assert stepped(sc, steps)[0] == batch(sc)
+
+
+def test_actions_taken_step_by_step_equal_actions_in_the_file() -> None:
+    """Fix now at 2h10m (an evaluation instant), then the connector off and on at odd instants: the same as
+    a batch run with those [[actions]]."""
+    sc = refused_scenario()
+    fix = Action(at=0.0, do="fix_now", connector=OUT)
+    off = Action(at=0.0, do="disable_connector", connector=OUT)
+    on = Action(at=0.0, do="enable_connector", connector=OUT)
+    live, engine = stepped(sc, [3000.0, 7800.0, fix, 9000.0, off, off, 10001.25, on, 20000.0])
+    assert [a.at for a in engine.taken] == [7800.0, 9000.0, 9000.0, 10001.25]
+    assert live == batch(dataclasses.replace(sc, actions=tuple(engine.taken)))
+    assert any(e.kind == "action" and "Fix now" in e.text for e in engine.recorder.timeline)
+
+
+def test_bundled_scenario_with_its_own_actions_and_more() -> None:
+    """connection-refused keeps its own Fix now at 5h; a trainee's actions at 5h itself come after it."""
+    sc = loads_scenario(resolve_path("connection-refused").read_text(), "connection-refused")
+    off = Action(at=0.0, do="disable_connector", connector="To on-premises")
+    on = Action(at=0.0, do="enable_connector", connector="To on-premises")
+    live, engine = stepped(sc, [7200.0, 18000.0, off, 18000.0, on, 30000.0])
+    assert live == batch(dataclasses.replace(sc, actions=sc.actions + tuple(engine.taken)))
+
+
+def test_refused_action_changes_nothing() -> None:
+    """Fix now before any insight offers it, unknown names and a finished run are refused with a reason."""
+    sc = refused_scenario()
+    engine = Engine(sc)
+    engine.start()
+    engine.advance(1800.0)
+    reason = engine.act(Action(at=0.0, do="fix_now", connector=OUT))
+    assert reason is not None and "Fix now is not offered" in reason
+    assert engine.act(Action(at=0.0, do="disable_connector", connector="Nope")) == "no connector is called 'Nope'"
+    assert "no fault number 3" in (engine.act(Action(at=0.0, do="clear_fault", fault=3)) or "")
+    assert "no server" in (engine.act(Action(at=0.0, do="renew_certificate", target="192.0.2.1")) or "")
+    assert engine.taken == []
+    engine.advance(sc.duration)
+    assert result_dict(engine.result) == result_dict(Engine(sc).run())  # type: ignore[arg-type]
+    assert engine.act(Action(at=0.0, do="disable_connector", connector=OUT)) == "the scenario has ended"
+
+
+def test_next_event_time_and_view() -> None:
+    """The next scheduled instant is the next evaluation (or fault edge); the view reports the counts so far."""
+    sc = refused_scenario()
+    engine = Engine(sc)
+    engine.start()
+    engine.advance(0.0)
+    assert engine.next_event_time() == 300.0
+    engine.advance(3500.0)
+    assert engine.next_event_time() == 3600.0
+    doc = result_dict(engine.view())
+    assert doc["duration_s"] == 3500.0 and 0 < doc["summary"]["received"] < 700
+    assert doc["summary"]["received"] == sum(doc["summary"][k] for k in ("delivered", "ndr", "rejected",
+                                                                          "queued_at_end"))
+    engine.advance(sc.duration + 1)
+    assert engine.ended and engine.next_event_time() is None
