@@ -52,6 +52,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if not 0 < value < 1000:
+        raise argparse.ArgumentTypeError("must be a percentage above 0")
+    return value
+
+
 def _parser() -> _Parser:
     p = _Parser(prog="mfi-sim", description="Simulate an outbound connector queue when delivery fails, and "
                                             "the mail-flow-intelligence alerts it raises.")
@@ -92,8 +102,16 @@ def _parser() -> _Parser:
                     help="local processes (default: all cores)")
     sw.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address, or 'local' for a LocalCluster")
     sw.add_argument("--duration", type=_duration, help="override the simulated duration")
-    sw.add_argument("--csv", metavar="PATH", help="rows per (point, replication); PATH-summary.csv and "
-                                                   "PATH-manifest.json beside it")
+    sw.add_argument("--csv", metavar="PATH", help="rows per (point, replication); PATH-summary.csv, "
+                                                   "PATH-connectors.csv and PATH-manifest.json beside it")
+    sw.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML page: a chart per figure "
+                                                          "and swept setting, the table and the manifest")
+    sw.add_argument("--target-width", type=_percent, metavar="P",
+                    help="add replications until the 95%% CI of --target is within ±P%% of its mean")
+    sw.add_argument("--target", metavar="FIGURE", default="p95_time_in_system_s",
+                    help="the figure --target-width applies to (a CSV column; default p95_time_in_system_s)")
+    sw.add_argument("--max-replications", type=_positive_int, default=30, metavar="N",
+                    help="at most N replications per point with --target-width (default 30)")
     sw.add_argument("--quiet", action="store_true")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -259,41 +277,50 @@ def _run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import os
 
-    from . import sweep
+    from .grid import parse_set
     from .output.atomic import OutputSet
-    from .output.sweep_report import rows_csv, summary_csv, table_text
+    from .output.sweep_report import connectors_csv, rows_csv, summary_csv, table_text
     from .scenario import check_size, parse_toml, read_text, scenario_from_data
+    from .whatif import Target, run_sweep
 
     text = read_text(args.scenario)
     data = parse_toml(text, args.scenario)
-    base = scenario_from_data(dict(data), args.scenario, text)
-    check_size(base, args.duration)
-    settings = [sweep.parse_set(expr) for expr in args.sets]
-    points = sweep.plan(data, settings, args.scenario)
-    seeds = sweep.replication_seeds(base.seed, args.replications)
-    tasks = [sweep.Task(i, r, seed, variant, args.scenario, args.duration)
-             for i, (_, variant) in enumerate(points) for r, seed in enumerate(seeds)]
+    if args.duration is not None:      # the limits hold for the duration asked for, too
+        check_size(scenario_from_data(dict(data), args.scenario, text), args.duration)
+    settings = [parse_set(expr) for expr in args.sets]
+    for option in ("csv", "report"):
+        target_path = getattr(args, option)
+        if target_path is not None and Path(target_path).is_dir():
+            raise OptionError(f"--{option}: {target_path} is a directory")
+    target = None
+    if args.target_width is not None:
+        target = Target(args.target, args.target_width / 100.0, max(args.max_replications, args.replications))
     workers = args.workers or os.cpu_count() or 1
     show = _progress("sweep") if not args.quiet and sys.stderr.isatty() else None
-    rows = sweep.run_tasks(tasks, workers=workers, dask=args.dask, progress=show)
-    labels = [labels for labels, _ in points]
-    summary = sweep.summarize(rows, len(points))
-    if not args.quiet:
-        print(terminal(f"{base.name}: {len(points)} point(s) x {args.replications} replication(s)"))
-        print(terminal(table_text(labels, summary, args.replications)), end="")
+    run = run_sweep(data, text, args.scenario, settings, args.replications, duration=args.duration,
+                    workers=workers, dask=args.dask, target=target, progress=show)
+    outputs: list[tuple[str, str]] = []
     if args.csv:
         stem = args.csv[:-4] if args.csv.endswith(".csv") else args.csv
-        backend = f"dask:{args.dask}" if args.dask else f"processes:{workers}"
-        files = [(args.csv, rows_csv(labels, rows)), (f"{stem}-summary.csv", summary_csv(labels, summary)),
-                 (f"{stem}-manifest.json", sweep.manifest(__version__, args.scenario, text, base.seed, seeds,
-                                                          settings, labels, backend))]
-        outputs = OutputSet()      # the three files appear together or not at all
-        try:
-            for target, content in files:
-                outputs.write(target, content)
-            outputs.commit()
-        finally:
-            outputs.discard()
+        outputs += [(args.csv, rows_csv(run.labels, run.rows)),
+                    (f"{stem}-summary.csv", summary_csv(run.labels, run.summary)),
+                    (f"{stem}-connectors.csv", connectors_csv(run.labels, run.rows)),
+                    (f"{stem}-manifest.json", run.manifest())]
+    if args.report:
+        from .output.sweep_html import sweep_html
+        outputs.append((args.report, sweep_html(run)))
+    staged = OutputSet()      # the files appear together or not at all
+    try:
+        for target_path, content in outputs:
+            staged.write(target_path, content)
+        staged.commit()
+    finally:
+        staged.discard()
+    if not args.quiet:
+        reps = sorted(set(run.replications))
+        count = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+        print(terminal(f"{run.name}: {len(run.labels)} point(s) x {count} replication(s)"))
+        print(terminal(table_text(run.labels, run.summary, run.replications)), end="")
     return EXIT_OK
 
 
