@@ -52,6 +52,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
+    return int(text)
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text.rstrip("%"))
@@ -92,6 +98,13 @@ def _parser() -> _Parser:
     tst.add_argument("scenarios", nargs="+")
     tst.add_argument("--junit", metavar="PATH", help="also write JUnit XML")
     tst.add_argument("--run", metavar="REGEX", help="only tests whose name matches")
+    tst.add_argument("--allow-empty", action="store_true",
+                     help="a file with no [[tests]], or a --run that selects nothing, is not an error")
+    seeds = tst.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="override every scenario's seed")
+    seeds.add_argument("--seeds", type=_positive_int, metavar="N",
+                       help="run each file with N seeds derived from its own; a test whose verdict differs "
+                            "between seeds is reported as flaky")
 
     sw = sub.add_parser("sweep", help="what-if grid with replications and confidence intervals")
     sw.add_argument("scenario")
@@ -118,6 +131,14 @@ def _parser() -> _Parser:
     val.add_argument("scenarios", nargs="+")
 
     sub.add_parser("list", help="list the bundled scenarios")
+
+    con = sub.add_parser("console", help="the training console: play a scenario in the browser, act, debrief")
+    con.add_argument("scenario", nargs="?", help="preselect this scenario (a file or a bundled name)")
+    con.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1; any other needs the printed access token)")
+    con.add_argument("--port", type=_port, default=8025, help="port (default 8025; 0 picks a free one)")
+    con.add_argument("--exercise", action="store_true", help="exercise mode by default: the story is hidden")
+    con.add_argument("--open", action="store_true", help="open the console in a web browser")
 
     exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
     exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
@@ -168,7 +189,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
-                "explain": _explain, "lab": _lab}[args.command](args)
+                "explain": _explain, "lab": _lab, "console": _console}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
@@ -209,6 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     limit = args.max_messages or MAX_MESSAGES
     scenario = load_scenario(args.scenario, limit)
     check_size(scenario, args.duration, limit)
+    _note_cut_short(scenario, args.duration)
     for option in ("report", "trace", "queue_snapshots", "metrics", "promtool_series", "json", "events"):
         path = getattr(args, option)
         if path is not None and Path(path).is_dir():
@@ -274,6 +296,14 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _note_cut_short(scenario: Any, duration: float | None) -> None:
+    """Says on stderr what a --duration shorter than the scenario leaves out (faults, actions, tests)."""
+    if duration is not None:
+        from .testing import cut_short
+        for line in cut_short(scenario, duration):
+            print(f"mfi-sim: note: {line}", file=sys.stderr)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     import os
 
@@ -336,33 +366,67 @@ def _progress(what: str) -> Callable[[int, int], None]:
 
 
 def _test(args: argparse.Namespace) -> int:
+    """Loads and runs every file (a bad file is an error for that file only); exit code is the worst seen."""
     import re
 
     from .output.atomic import write_atomic
-    from .scenario import load_scenario
-    from .testing import junit_xml, run_tests
+    from .testing import junit_xml, load_error
 
     if args.run:
         try:
             re.compile(args.run)
         except re.error as exc:
             raise OptionError(f"--run: not a regular expression: {exc}") from None
-    scenarios = [load_scenario(ref) for ref in args.scenarios]
     outcomes = []
-    for sc in scenarios:
-        results = run_tests(sc, args.run)
-        if not results:
-            print(terminal(f"{sc.source}: no tests" + (" selected" if args.run else "")))
-        for o in results:
-            print(one_line(f"{'PASS' if o.passed else 'FAIL'}  {sc.source}: {o.name} - {o.summary}"))
-            for line in o.diff:
-                print(f"        {one_line(line)}")
+    empty = chosen = 0
+    for ref in args.scenarios:
+        try:
+            results, count = _test_file(ref, args)
+        except ScenarioError as exc:
+            _error(str(exc))
+            outcomes.append(load_error(ref, str(exc)))
+            continue
+        empty += count is None
+        chosen += count or 0
         outcomes.extend(results)
-    failed = sum(not o.passed for o in outcomes)
-    print(f"{len(outcomes) - failed} passed, {failed} failed")
+    nothing = bool(args.run) and not chosen and not args.allow_empty
+    if nothing:
+        print(f"mfi-sim: error: --run {args.run!r} selects no test in {len(args.scenarios)} file(s) "
+              f"(--allow-empty to accept that)", file=sys.stderr)
+    tests = [o for o in outcomes if not o.error]
+    failed = sum(not o.passed for o in tests)
+    errors = len(outcomes) - len(tests) + (0 if args.allow_empty else empty)
+    print(f"{len(tests) - failed} passed, {failed} failed" + (f", {errors} error(s)" if errors else ""))
     if args.junit:
         write_atomic(args.junit, junit_xml(outcomes))
+    if errors or nothing:
+        return EXIT_BAD_INPUT
     return EXIT_TEST_FAILED if failed else EXIT_OK
+
+
+def _test_file(ref: str, args: argparse.Namespace) -> tuple[list[Any], int | None]:
+    """The outcomes of one file's selected tests, printed as they come, and how many tests were selected
+    (None: the file has no [[tests]] at all)."""
+    from .scenario import load_scenario
+    from .replications import replication_seeds
+    from .testing import run_seeds, run_tests, selected
+
+    sc = load_scenario(ref)
+    if not sc.tests:
+        if not args.allow_empty:
+            print(f"mfi-sim: error: {sc.source}: no [[tests]] tables, so nothing would be checked "
+                  f"(--allow-empty to accept that)", file=sys.stderr)
+        return [], None
+    count = len(selected(sc, args.run))
+    if args.seeds:
+        results = run_seeds(sc, replication_seeds(sc.seed, args.seeds), args.run)
+    else:
+        results = run_tests(sc, args.run, args.seed)
+    for o in results:
+        print(one_line(f"{o.verdict:<5} {sc.source}: {o.name} - {o.summary}"))
+        for line in o.diff:
+            print(f"        {one_line(line)}")
+    return results, count
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -391,6 +455,14 @@ def _list(args: argparse.Namespace) -> int:
         print(one_line(f"{name:<{width}}  {sc.name}"))
         if first != ".":
             print(one_line(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder=' ...')}"))
+    return EXIT_OK
+
+
+def _console(args: argparse.Namespace) -> int:
+    from .console.server import serve, settings_for
+
+    settings = settings_for(args.scenario, args.host, args.exercise)
+    serve(settings, args.host, args.port, args.open, lambda line: print(line, flush=True))
     return EXIT_OK
 
 

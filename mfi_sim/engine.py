@@ -18,7 +18,7 @@ from . import __version__
 from .alerts import ADMIN, AlertBook
 from .faults import FaultSchedule, ScheduledFault
 from .queue import ConnectorQueue
-from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, TraceSink
+from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
 from .retry import get_policy
 from .scenario.schema import Action, Fault, Scenario
 from .traffic import ArrivalFeed, MergedFeed
@@ -54,6 +54,8 @@ class Result:
     observations: dict[float, list[QueueSnapshot]] = field(default_factory=dict)
     fault_windows: list[tuple[int, Fault, float, float]] = field(default_factory=list)
     """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
+    tallies: dict[float, list[Tally]] = field(default_factory=dict)
+    """Per connector at each observed instant: NDRs by status and latency so far (for metric tests)."""
 
     def figures(self) -> dict[str, Any]:
         """The run's figures as one flat record (the keys of a sweep row; see mfi_sim.figures)."""
@@ -109,6 +111,7 @@ class Engine:
         self.progress = progress
         self.observe_at = tuple(sorted(set(t for t in observe_at if 0 <= t <= self.duration)))
         self.observations: dict[float, list[QueueSnapshot]] = {}
+        self.tallies: dict[float, list[Tally]] = {}
         self.result: Result | None = None      # set when a step-by-step run reaches its duration
         self.taken: list[Action] = []          # actions taken step by step (act), at their instants
 
@@ -154,7 +157,19 @@ class Engine:
         for t in self.observe_at:
             yield self.env.timeout(t - self.env.now)
             self.sync()
-            self.observations[t] = self.snapshot()
+            self.observe()
+
+    def observe(self) -> None:
+        """Keeps the queues' snapshot and tallies at this instant for the tests that look at it."""
+        t = self.env.now
+        self.observations[t] = self.snapshot()
+        tallies = []
+        for q in self.queues:
+            q.flush_latency()
+            latency = LatencyHistogram()
+            latency.merge(q.latency)
+            tallies.append(Tally(q.name, dict(q.counters.ndr_by_status), latency))
+        self.tallies[t] = tallies
 
     def _note_drained(self, snaps: list[QueueSnapshot]) -> None:
         """Timeline: a queue that was in Retry has caught up (nothing waiting longer than a minute)."""
@@ -290,12 +305,11 @@ class Engine:
             q.flush_latency()
             latency.merge(q.latency)
         if self.duration in self.observe_at:
-            self.observations[self.duration] = self.snapshot()
+            self.observe()
         windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.duration)) for sf in self.faults.faults
                    if sf.start < self.duration]
         return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
-                      self.alerts, self.observations, windows)
-
+                      self.alerts, self.observations, windows, self.tallies)
 
     # ------------------------------------------------------------------------------------------ step by step
     # The console plays a scenario in steps: start(), then advance() and act() in any order. Actions go through
@@ -337,16 +351,18 @@ class Engine:
 
     def refusal(self, action: Action) -> str | None:
         """Why the service would refuse `action` now (None if it would not): the run has ended, it names a
-        connector, server or fault that does not exist, or Fix now is not offered on that connector."""
+        connector, server, fault or open alert that does not exist, or Fix now is not offered on that connector."""
         if self.result is not None or self.env.now >= self.duration:
             return "the scenario has ended"
-        if action.do not in ("set_dns_record", "renew_certificate", "clear_fault") \
+        if action.do not in ("set_dns_record", "renew_certificate", "clear_fault", "resolve_alert") \
                 and action.connector not in self._by_name:
             return f"no connector is called {action.connector!r}"
         if action.do == "renew_certificate" and self.world.server(action.target or "") is None:
             return f"no server has address {action.target!r}"
         if action.do == "clear_fault" and not 0 <= (action.fault or 0) < len(self.faults.faults):
             return f"there is no fault number {action.fault}"
+        if action.do == "resolve_alert":
+            return self.alerts.resolvable(action.alert or "")[1]
         if action.do == "fix_now" and not any(
                 a.kind == "insight" and a.connector == action.connector and a.fix_now and a.resolved_s is None
                 for a in self.alerts.alerts):
