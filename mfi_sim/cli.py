@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__, codes
 from .errors import MfiSimError, OptionError, ScenarioError
-from .escaping import clip, one_line, terminal
+from .escaping import clip_middle, one_line, terminal
 from .records import TeeSink
 from .units import parse_duration
 
@@ -191,7 +191,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
                 "explain": _explain, "lab": _lab, "console": _console}[args.command](args)
     except (ScenarioError, OptionError) as exc:
-        _error(str(exc))
+        _error(str(exc), bounded=isinstance(exc, ScenarioError))
         return EXIT_BAD_INPUT
     except Terminated:
         print("mfi-sim: terminated", file=sys.stderr)
@@ -211,10 +211,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
 
 
-def _error(text: str) -> None:
-    """An error as one line of at most ERROR_LIMIT characters on stderr, control characters escaped."""
+def _error(text: str, bounded: bool = False) -> None:
+    """An error as one line on stderr, control characters escaped; cut in the middle beyond ERROR_LIMIT
+    characters unless `bounded` (a ScenarioError: the file in full, the field and a clipped message)."""
     line = f"mfi-sim: error: {one_line(text)}"
-    print(clip(line, ERROR_LIMIT), file=sys.stderr)
+    print(line if bounded else clip_middle(line, ERROR_LIMIT), file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -383,7 +384,7 @@ def _test(args: argparse.Namespace) -> int:
         try:
             results, count = _test_file(ref, args)
         except ScenarioError as exc:
-            _error(str(exc))
+            _error(str(exc), bounded=True)
             outcomes.append(load_error(ref, str(exc)))
             continue
         empty += count is None
@@ -437,7 +438,7 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             sc = load_scenario(ref)
         except ScenarioError as exc:
-            _error(str(exc))
+            _error(str(exc), bounded=True)
             bad += 1
             continue
         print(one_line(f"{ref}: ok ({sc.name})"))

@@ -1,10 +1,10 @@
 """Errors raised by mfi-sim itself; simulated mail failures are Outcome values, never exceptions."""
 from __future__ import annotations
 
-from .escaping import clip, echo, one_line
+from .escaping import clip_middle, echo, one_line
 
 #: The longest message a ScenarioError prints after its file, line and field (echoed values are cut first).
-MESSAGE_LIMIT = 200
+MESSAGE_LIMIT = 160
 
 
 class MfiSimError(Exception):
@@ -24,10 +24,10 @@ class ScenarioError(MfiSimError):
 
     def __str__(self) -> str:
         """One line: file[:line]: field: message, with the field echoed escaped and everything clipped."""
-        where = one_line(clip(self.file or "<scenario>", 120))
+        where = clip_middle(one_line(self.file or "<scenario>"), 250)   # the file is always named
         if self.line is not None:
             where += f":{self.line}"
-        message = one_line(clip(self.message, MESSAGE_LIMIT))
+        message = clip_middle(one_line(self.message), MESSAGE_LIMIT)
         if self.field:
             return f"{where}: {echo(self.field)}: {message}"
         return f"{where}: {message}"

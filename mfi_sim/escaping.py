@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clip", "echo", "one_line", "terminal", "csv_cell", "xml_text", "ECHO_LIMIT"]
+__all__ = ["clip", "clip_middle", "echo", "one_line", "terminal", "csv_cell", "xml_text", "ECHO_LIMIT"]
 
 #: How many characters of a user's key or value an error message echoes.
 ECHO_LIMIT = 80
@@ -23,6 +23,15 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def clip(text: str, limit: int = ECHO_LIMIT) -> str:
     """`text` cut to `limit` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def clip_middle(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters by leaving out its middle, so both its start and its end (where a
+    message puts its hint, "did you mean ...?") are kept."""
+    if len(text) <= limit:
+        return text
+    tail = (limit - 5) * 2 // 5
+    return text[:limit - 5 - tail] + " ... " + text[len(text) - tail:]
 
 
 def echo(value: object, limit: int = ECHO_LIMIT) -> str:

@@ -66,8 +66,10 @@ def _name(r: Reader, key: str, text: str, *, ip: bool = False, wildcard: bool = 
     if ip and _is_ip(name):
         return name
     problem = _domain_problem(name, wildcard)
+    if problem is not None and problem.startswith("non-"):
+        raise r.error(key, problem)
     if problem is not None:
-        raise r.error(key, f"{text!r} {problem}" if not problem.startswith("non-") else problem)
+        raise r.error(key, f"{text[:60]!r} is not a host name or an IP address" if ip else f"{text[:60]!r} {problem}")
     return name
 
 
