@@ -252,7 +252,7 @@ function drawChart(st) {
   const step = end > 86400 ? 21600 : end > 21600 ? 7200 : 3600;
   for (let t = 0; t <= end; t += step) {
     const lab = svg("text", { x: x(t), y: H - 8, "text-anchor": "middle", "font-size": 11, fill: "#616161" });
-    lab.textContent = dur(t); g.append(lab);
+    lab.textContent = t === 0 ? "0h" : dur(t); g.append(lab);
   }
   g.append(svg("line", { x1: L, x2: W - R, y1: y(st.scenario.threshold), y2: y(st.scenario.threshold),
                          stroke: "#c50f1f", "stroke-dasharray": "6 4" }));
