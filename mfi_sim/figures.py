@@ -60,8 +60,8 @@ FIGURES = (
 #: The outcome counts also given per connector.
 COUNTS = ("received", "delivered", "ndr", "expired", "rejected", "queued_at_end")
 
-_NOT_DONE = re.compile(b"[^\\x01]")
-assert DONE == 1 and INVALID_GONE == 2
+#: Finds the messages not finished in MessageStore.status (one byte each), at C speed.
+_NOT_DONE = re.compile(b"[^" + re.escape(bytes([DONE])) + b"]")
 
 
 def resolution_of(figure: Figure, evaluate_every: float, mean: float) -> float:
