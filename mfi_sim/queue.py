@@ -130,7 +130,7 @@ class ConnectorQueue:
         """Admin changed the connector's TLS setting: new connections use it (open ones finish first)."""
         s = self.spec
         self.spec = SessionSpec(s.hosts, s.use_mx, s.port, tls, tls_domain)
-        self.session = [None] * len(self.session)
+        self.pool.close_all()
 
     def set_enabled(self, on: bool) -> None:
         self.enabled = on
