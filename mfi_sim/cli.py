@@ -137,6 +137,7 @@ def _parser() -> _Parser:
     exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
     exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
     _add_lab_parser(sub)
+    _add_probe_parser(sub)
     return p
 
 
@@ -159,11 +160,85 @@ def _add_lab_parser(sub: Any) -> None:
                      help="write a JSON map (DNS, servers, CA file) once everything listens; removed at exit")
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds ("10", "2.5") or a duration ("30s", "1m")."""
+    try:
+        return float(text)
+    except ValueError:
+        return _duration(text)
+
+
+def _add_probe_parser(sub: Any) -> None:
+    pr = sub.add_parser("probe", help="validate a connector against a real server, as the service does")
+    pr.add_argument("--scenario", metavar="FILE", help="take the connector's settings from this scenario")
+    pr.add_argument("--connector", metavar="NAME", help="the connector's name in --scenario")
+    pr.add_argument("--smart-host", nargs="+", metavar="H", help="smart host names or addresses, tried in order")
+    pr.add_argument("--use-mx", action="store_true", help="route by the MX records of --domain")
+    pr.add_argument("--domain", metavar="D", help="recipient domain whose MX hosts to try (with --use-mx)")
+    pr.add_argument("--port", type=_positive_int, help="TCP port (default 25, or the connector's)")
+    pr.add_argument("--tls", choices=("None", "EncryptionOnly", "CertificateValidation", "DomainValidation"),
+                    help="the connector's TLS setting (default None, or the connector's)")
+    pr.add_argument("--tls-domain", metavar="D", help="the name the certificate must match (DomainValidation)")
+    pr.add_argument("--nameserver", metavar="IP[:PORT]", help="DNS server to ask (default: the system's)")
+    pr.add_argument("--ca-file", metavar="PEM", help="trusted CA certificates for validation (default: the system's)")
+    pr.add_argument("--recipient", nargs="+", metavar="ADDR", help="also send a small test message to these")
+    pr.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="seconds per step (default 30)")
+    pr.add_argument("--json", metavar="PATH", help="write the result as JSON")
+
+
+def _probe_spec(args: argparse.Namespace) -> tuple[Any, str]:
+    """The session to probe and the test message's sender, from exactly one of the three ways to name it."""
+    from .probe import spec_from_connector
+    from .smtp_client import SERVICE_HOSTNAME, SessionSpec
+
+    ways = [args.scenario is not None, args.smart_host is not None, args.use_mx]
+    if sum(ways) != 1:
+        raise OptionError("probe: give exactly one of --scenario FILE --connector NAME, --smart-host H..., "
+                          "or --use-mx --domain D")
+    if args.scenario is not None:
+        from .scenario import load_scenario
+
+        if not args.connector:
+            raise OptionError("--scenario needs --connector NAME")
+        scenario = load_scenario(args.scenario)
+        spec = spec_from_connector(scenario, args.connector, args.port, args.tls, args.tls_domain)
+        return spec, f"mfi-sim-probe@{scenario.tenant.domain}"
+    if args.use_mx and not args.domain:
+        raise OptionError("--use-mx needs --domain D")
+    hosts = tuple(args.smart_host) if args.smart_host is not None else (args.domain,)
+    spec = SessionSpec(hosts, bool(args.use_mx), args.port or 25, args.tls or "None", args.tls_domain)
+    return spec, f"mfi-sim-probe@{SERVICE_HOSTNAME}"
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from .output.atomic import write_atomic
+    from .probe import options_of, report_json, report_of, report_text, test_message
+    from .wire_driver import deliver
+
+    spec, sender = _probe_spec(args)
+    if spec.tls == "DomainValidation" and not spec.tls_domain:
+        raise OptionError("--tls DomainValidation needs --tls-domain D")
+    if args.ca_file is not None and not Path(args.ca_file).is_file():
+        raise OptionError(f"--ca-file: {args.ca_file}: no such file")
+    if args.json is not None and Path(args.json).is_dir():
+        raise OptionError(f"--json: {args.json} is a directory")
+    for rcpt in args.recipient or ():
+        if "@" not in rcpt.strip("@") or any(c.isspace() or c in "<>" for c in rcpt):
+            raise OptionError(f"--recipient: expected an address such as user@example.com, got {rcpt!r}")
+    options = options_of(args.timeout, args.nameserver, args.ca_file)
+    message = test_message(sender, tuple(args.recipient)) if args.recipient else None
+    report = report_of(deliver(spec, options, message))
+    if args.json is not None:
+        write_atomic(args.json, report_json(report))
+    print(report_text(report), end="")
+    return EXIT_OK if report.ok else EXIT_TEST_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
-                "explain": _explain, "lab": _lab, "console": _console}[args.command](args)
+                "explain": _explain, "lab": _lab, "console": _console, "probe": _probe}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
