@@ -93,8 +93,8 @@ def explain(code: str) -> str:
     if text.lower() == codes.OTHER:
         return codes.explain_text(codes.CATALOGUE[codes.OTHER])
     parts = enhanced_status.parse(text)
-    if parts is None or enhanced_status.parse(text.split()[-1]) is None:
-        raise KeyError(code)
+    if parts is None or enhanced_status.parse(text.split()[-1]) is None or parts[1] not in enhanced_status.SUBJECTS:
+        raise KeyError(code)     # not a status, or one whose subject RFC 3463 does not define
     status = ".".join(parts)
     for entry in codes.CATALOGUE.values():
         if entry.code != codes.OTHER and (text == entry.code or text == entry.enhanced):
