@@ -1,9 +1,9 @@
 """What an enhanced mail system status code means, from its parts (RFC 3463, "Enhanced Mail System Status Codes").
 
 A status is class.subject.detail (section 2). The class says whether the failure is for good or for now; the
-subject says which part of the mail system is concerned; the detail narrows it down (section 3.1 for subject 0,
-3.2 for subject 1, ... 3.8 for subject 7). Used by `mfi-sim explain` for codes outside the service's catalogue, such as a partner's own
-`451 4.7.500`. Details a service defines for itself (Exchange's 4.4.316, 5.1.10, 5.4.14) are in `codes.py`.
+subject says which part of the mail system is concerned; the detail narrows it down (section 3.1 for subject
+0, 3.2 for subject 1, ... 3.8 for subject 7). Used by `mfi-sim explain` for codes outside the service's
+catalogue, such as a partner's own `451 4.7.500`. Details a service defines for itself (Exchange's 4.4.316, 5.1.10, 5.4.14) are in `codes.py`.
 """
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ tested as soon as it is written; the few that cannot run here are in SKIPPED, ea
 
 Comparison: the README's lines must match the output's lines in order, one for one; a line `...` stands for
 any number of lines, and `...` inside a line for any text. What is normalised, and only that: the terminal is
-COLUMNS=120 wide (the timeline wraps to it), tabs are expanded (8 columns), temporary paths (/tmp/...) are any path, trailing spaces, and for
-`mfi-sim lab` the ports it had to use here instead of the scenario's (and so the width of its table).
+COLUMNS=120 wide (the timeline wraps to it), tabs are expanded (8 columns), temporary paths (/tmp/...) are any
+path, trailing spaces, and for `mfi-sim lab` the ports it had to use here instead of the scenario's (and so the width of its table).
 """
 from __future__ import annotations
 
@@ -340,8 +340,8 @@ def test_readme_example(example: Example, tmp_path: Path) -> None:
     if lab is not None:
         out = lab.normalise(out)
         example.expected = [re.sub(r"(\S)  +", r"\1  ", ln) for ln in example.expected or []] or None
-    expects_failure = example.expected is not None and any(ln.startswith(("FAIL", "FLAKY", "***", "** ", "<** ", "verify"))
-                                                           for ln in example.expected)
+    failure_marks = ("FAIL", "FLAKY", "***", "** ", "<** ", "verify")    # the README shows a failure on purpose
+    expects_failure = example.expected is not None and any(ln.startswith(failure_marks) for ln in example.expected)
     if not expects_failure:
         assert code == 0, f"{example.id}: `{example.commands[0][:80]}` exited {code}:\n{out[-2000:]}"
     if example.expected is not None:
