@@ -55,7 +55,7 @@ def _connector_now(q: ConnectorQueue) -> dict[str, Any]:
     return {"status": q.status(), "queued_messages": q.queued_messages(), "enabled": q.enabled,
             "fixed": q.fixed, "smart_hosts": list(q.spec.hosts), "use_mx": q.config.use_mx,
             "recipient_domains": list(q.config.recipient_domains), "tls": q.spec.tls,
-            "tls_domain": q.spec.tls_domain, "retry_count": q.failures}
+            "tls_domain": q.spec.tls_domain, "retry_count": q.retry.failures}
 
 
 def _series(s: Session) -> list[list[float]]:

@@ -16,6 +16,7 @@ from .. import codes
 from .. import alerts as alert_rules
 from ..alerts import Alert
 from ..engine import Result
+from ..faults import fault_label
 from ..records import QueueSnapshot
 from ..units import format_duration, iso_at
 from . import chart_marks, svg
@@ -124,12 +125,6 @@ def _time_title(result: Result) -> str:
     return f"hours since the start of the run (0 = {iso_at(result.scenario.start, 0.0)[:16].replace('T', ' ')} UTC)"
 
 
-def _fault_label(kind: str, target: str, error: str | None, stage: str | None, probability: float) -> str:
-    detail = f" ({error})" if error else (f" at {stage}" if stage else "")
-    chance = f", {probability:.0%} of attempts" if probability < 1 else ""
-    return f"fault: {kind.replace('_', ' ')}{detail} on {target}{chance}"
-
-
 def _expiry_horizon(result: Result, snaps: list[QueueSnapshot]) -> float | None:
     """When the first messages on a queue expire: the first expiry in the run (the oldest queued message goes
     first, so it is the previous snapshot's oldest arrival plus the expiration); with none in the run, when the
@@ -216,7 +211,7 @@ def _fault_bands(plot: svg.Plot, windows: list[tuple[int, Any, float, float]]) -
     """A shaded band per fault on the connector's route while it was in force, each labelled in its own row."""
     out = []
     for i, (_, f, s0, s1) in enumerate(windows):
-        label = _fault_label(f.kind, f.target, f.error, f.stage, f.probability)
+        label = f"fault: {fault_label(f)}"
         x0, x1 = plot.x(s0 / 3600), plot.x(s1 / 3600)
         row = 8 + i * ROW
         out.append(svg.rect(x0, row + 2, x1 - x0, plot.bottom - row - 2, FAULT, 0.13,

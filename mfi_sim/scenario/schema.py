@@ -5,13 +5,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
-DNS_ERRORS = ("nxdomain", "servfail", "timeout")
-SERVER_FAULTS = ("connect_timeout", "connection_refused", "service_unavailable", "tls_not_offered",
-                 "tls_handshake_failure", "certificate_expired", "certificate_name_mismatch",
-                 "certificate_untrusted", "connection_closed", "smtp_reply")
-FAULT_KINDS = ("dns_failure",) + SERVER_FAULTS
-CLOSE_STAGES = ("banner", "ehlo", "data")
-REPLY_STAGES = ("banner", "ehlo", "starttls", "mail", "rcpt", "data")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
                 "renew_certificate", "clear_fault", "resolve_alert")
 ALERT_SCOPES = ("tenant", "connector")
