@@ -155,3 +155,10 @@ class Scenario:
     source: str = "<scenario>"
     parsed_zones: tuple[Any, ...] = field(default=(), compare=False, repr=False)
     """The `zones` texts as dnspython zones, parsed once by the loader (runs work on their own copies)."""
+
+    def connector(self, name: str) -> Connector:
+        """The connector called `name`; KeyError if there is none."""
+        for c in self.connectors:
+            if c.name == name:
+                return c
+        raise KeyError(name)
