@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
-                "renew_certificate", "clear_fault", "resolve_alert")
+                "renew_certificate", "clear_fault", "resolve_alert", "set_tls")
 ALERT_SCOPES = ("tenant", "connector")
 LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
 METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received") + LATENCY_METRICS
@@ -20,6 +21,8 @@ class Tenant:
     retry: str | tuple[str, ...]
     delay_notification: float | None
     fix_now_delay: float = 1800.0
+    policy: Any = field(default=None, compare=False, repr=False)
+    """The retry policy `retry` names (retry.RetryPolicy), parsed once by the loader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ class Action:
     names: tuple[str, ...] | None = None
     fault: int | None = None
     alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
+    tls: str | None = None       # set_tls: one of TLS_MODES
+    tls_domain: str | None = None   # set_tls with DomainValidation
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,8 @@ class Scenario:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     tests: tuple[TestCase, ...] = ()
     source: str = "<scenario>"
+    parsed_zones: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    """The `zones` texts as dnspython zones, parsed once by the loader (runs work on their own copies)."""
 
     def connector(self, name: str) -> Connector:
         """The connector called `name`; KeyError if there is none."""
