@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import dataclass
 
 __all__ = ["Entry", "CATALOGUE", "DNS_QUERY_FAILED", "CONNECTION_TIMED_OUT", "CONNECTION_REFUSED",
-           "CANNOT_CONNECT", "CLOSED_ABRUPTLY", "CERTIFICATE_FAILED", "OTHER", "lookup",
+           "CANNOT_CONNECT", "CLOSED_ABRUPTLY", "CERTIFICATE_FAILED", "OTHER", "lookup", "MAIL_LOOP",
            "expiry_reply", "enhanced_of", "deferral_text", "RECIPIENT_NOT_FOUND", "EXPIRED_NO_REASON",
            "explain_text", "status_of"]
 
@@ -25,6 +25,9 @@ OTHER = "other"
 
 #: Reply for a recipient the destination (or, after Fix now, the service) does not know: 5.1.10 RecipientNotFound.
 RECIPIENT_NOT_FOUND = "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+#: NDR for mail that comes back to the service: a disabled connector's mail took the domain's MX, which points at
+#: the service itself (RFC 3463 X.4.6 is "routing loop detected"; Exchange reports the hop count as 5.4.14).
+MAIL_LOOP = "554 5.4.14 Hop count exceeded - possible mail loop"
 #: Expiry with no connection-level reason on record (RFC 3463 4.4.7: delivery time expired).
 EXPIRED_NO_REASON = "550 4.4.7 Message expired"
 

@@ -251,6 +251,11 @@ class Engine:
                 self.env.process(self._certificate_expiry(server.address, action.not_after))
         elif action.do == "resolve_alert":
             self._resolve_alert(action.alert or "", now)
+        elif action.do == "set_tls":
+            q = self._by_name[action.connector or ""]
+            q.set_tls(action.tls or "None", action.tls_domain)
+            note(now, "action", q.name, f"Admin sets the TLS setting of '{q.name}' to {action.tls}"
+                                        + (f" ({action.tls_domain})" if action.tls_domain else ""))
         elif action.do == "clear_fault":
             index = action.fault or 0
             sf = self.faults.faults[index]

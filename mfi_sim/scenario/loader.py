@@ -91,20 +91,26 @@ def _connector(r: Reader) -> s.Connector:
     if use_mx and len(domains) > 1:
         raise r.error("recipient_domains", "a connector with use_mx = true routes one domain (the service keeps a "
                                            "queue per next-hop domain); use one connector per domain")
-    tls = r.choice("tls", s.TLS_MODES, "None")
-    tls_domain = r.text("tls_domain", None)
-    if tls == "DomainValidation" and not tls_domain:
-        raise r.error("tls_domain", "DomainValidation needs tls_domain")
-    if tls != "DomainValidation" and tls_domain:
-        raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
+    tls, tls_domain = _tls(r, "None")
     c = s.Connector(name=name, smart_hosts=hosts, use_mx=use_mx,
                     port=r.integer("port", 25, 1, 65535), recipient_domains=tuple(_host(d) for d in domains),
-                    tls=tls, tls_domain=_host(tls_domain) if tls_domain else None,
+                    tls=tls, tls_domain=tls_domain,
                     max_connections=r.integer("max_connections", 20, 1, 10000),
                     messages_per_connection=r.integer("messages_per_connection", 20, 1, 100000),
                     enabled=r.boolean("enabled", True))
     r.done()
     return c
+
+
+def _tls(r: Reader, default: Any = MISSING) -> tuple[str, str | None]:
+    """A connector's TLS setting, and the domain its certificate must name with DomainValidation."""
+    tls = r.choice("tls", s.TLS_MODES, default)
+    tls_domain = r.text("tls_domain", None)
+    if tls == "DomainValidation" and not tls_domain:
+        raise r.error("tls_domain", "DomainValidation needs tls_domain")
+    if tls != "DomainValidation" and tls_domain:
+        raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
+    return tls, _host(tls_domain) if tls_domain else None
 
 
 def _certificate(r: Reader, start: Any) -> s.Certificate:
@@ -238,6 +244,9 @@ def _action(r: Reader, start: datetime, duration: float) -> s.Action:
                      names=tuple(_host(n) for n in names) if names else None)
     elif do == "resolve_alert":
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
+    elif do == "set_tls":
+        tls, tls_domain = _tls(r)
+        a = s.Action(at=at, do=do, connector=r.text("connector"), tls=tls, tls_domain=tls_domain)
     else:
         a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
     r.done()

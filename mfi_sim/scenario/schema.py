@@ -6,7 +6,7 @@ from datetime import datetime
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
-                "renew_certificate", "clear_fault", "resolve_alert")
+                "renew_certificate", "clear_fault", "resolve_alert", "set_tls")
 ALERT_SCOPES = ("tenant", "connector")
 LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
 METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received") + LATENCY_METRICS
@@ -96,6 +96,8 @@ class Action:
     names: tuple[str, ...] | None = None
     fault: int | None = None
     alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
+    tls: str | None = None       # set_tls: one of TLS_MODES
+    tls_domain: str | None = None   # set_tls with DomainValidation
 
 
 @dataclass(frozen=True, slots=True)
