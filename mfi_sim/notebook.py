@@ -49,14 +49,10 @@ def load(path_or_name: str | Path, overrides: Mapping[str, Any] | None = None, *
     """Reads a scenario file or a bundled scenario by name, applies dotted-path overrides (as `--set`) and
     validates it; ScenarioError or OptionError (both MfiSimError) naming the file and field when it is not valid."""
     from .grid import apply
-    from .scenario import parse_toml, resolve_path, scenario_from_data
+    from .scenario import parse_toml, read_text, scenario_from_data
 
     ref = str(path_or_name)
-    path = resolve_path(ref)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc.__class__.__name__}: {exc}", file=ref) from None
+    text = read_text(ref)
     data = parse_toml(text, ref)
     for key, value in {**(overrides or {}), **more}.items():
         apply(data, key, copy.deepcopy(value))

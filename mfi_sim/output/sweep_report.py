@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..escaping import csv_cell
 from ..figures import COUNTS, FIGURES, Figure
 from ..replications import Stat
 from ..units import format_duration
@@ -125,7 +126,7 @@ def rows_csv(labels: Sequence[dict[str, str]], rows: Sequence[dict[str, Any]]) -
     w.writerow(["point", "replication", "seed", *keys, *(f.key for f in FIGURES), *extra])
     for row in rows:
         lab = labels[row["point"]]
-        w.writerow([row["point"], row["replication"], row["seed"], *(lab[k] for k in keys),
+        w.writerow([row["point"], row["replication"], row["seed"], *(csv_cell(lab[k]) for k in keys),
                     *(_cell(row[f.key]) for f in FIGURES), *(_cell(row[k]) for k in extra)])
     return out.getvalue()
 
@@ -139,7 +140,7 @@ def connectors_csv(labels: Sequence[dict[str, str]], rows: Sequence[dict[str, An
     for row in rows:
         lab = labels[row["point"]]
         for c in row["connectors"]:
-            w.writerow([row["point"], row["replication"], row["seed"], *(lab[k] for k in keys), c["connector"],
+            w.writerow([row["point"], row["replication"], row["seed"], *(csv_cell(lab[k]) for k in keys), csv_cell(c["connector"]),
                         *(c[k] for k in COUNTS)])
     return out.getvalue()
 
@@ -151,7 +152,7 @@ def summary_csv(labels: Sequence[dict[str, str]], summary: Sequence[dict[str, St
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["point", *keys, *(f"{f.key}_{part}" for f in FIGURES for part in ("mean", "ci95", "n"))])
     for i, (lab, summ) in enumerate(zip(labels, summary)):
-        cells: list[Any] = [i, *(lab[k] for k in keys)]
+        cells: list[Any] = [i, *(csv_cell(lab[k]) for k in keys)]
         for f in FIGURES:
             stat = summ[f.key]
             cells.extend(["", "", 0] if stat is None else

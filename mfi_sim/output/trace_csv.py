@@ -23,6 +23,8 @@ from pathlib import Path
 from ..messages import message_id, recipient, sender
 from ..scenario.schema import Scenario
 from ..units import iso_at
+from ..escaping import csv_cell
+from .atomic import OutputSet
 from .ordered_sink import OrderedSink, PendingEvent
 
 __all__ = ["TraceCsvWriter", "COLUMNS", "NAMESPACE", "network_message_id", "source_of"]
@@ -93,13 +95,14 @@ def source_of(event: str, detail: str) -> str:
 class TraceCsvWriter(OrderedSink):
     """A TraceSink that writes extended-message-trace rows to a temporary file, renamed into place on close."""
 
-    def __init__(self, path: str | Path, scenario: Scenario) -> None:
-        super().__init__(path, scenario)
+    def __init__(self, path: str | Path, scenario: Scenario, outputs: OutputSet | None = None) -> None:
+        super().__init__(path, scenario, outputs=outputs)
         self._csv = csv.writer(self.file, lineterminator="\r\n")
         self._csv.writerow(COLUMNS)
         self._tenant_id = str(uuid.uuid5(NAMESPACE, f"tenant:{self.tenant}"))
         self._iso = _IsoClock(self.start)
         self._messages: dict[tuple[int, int], tuple[int, str, str, int, int, str, str, str, str]] = {}
+        self.names = [csv_cell(n) for n in self.names]     # no cell a spreadsheet runs as a formula (OWASP)
 
     def write(self, events: list[PendingEvent]) -> None:
         iso, names, messages = self._iso, self.names, self._messages
@@ -114,7 +117,7 @@ class TraceCsvWriter(OrderedSink):
             internal, mid, nmid, size, count, subject, who, origin, domain = m
             host, ip = dest if dest is not None else ("", "")
             rows.append((
-                iso(t), "", "", ip, host, detail, names[ci], source_of(event, detail), event, internal,
+                iso(t), "", "", ip, host, csv_cell(detail), names[ci], source_of(event, detail), event, internal,
                 mid, nmid, recipient(ci, number, rcpt, rcpt < stores[ci].invalid[number], domain), status, size,
                 count, "", "", subject, who, who, origin if event == "DELIVER" else "", "Originating",
                 self._tenant_id, "", "", "", origin, "Normal"))
