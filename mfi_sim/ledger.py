@@ -86,7 +86,7 @@ class MessageLedger:
         (never sent on another connection meanwhile)."""
         heappush(self.deferred, (t, number))
 
-    def defer_all(self, t: float, detail: str) -> None:
+    def defer_all(self, t: float, detail: str, dest: tuple[str, str] | None = None) -> None:
         """The queue retried and failed at `t`: a DEFER event for every recipient still queued (only with a trace)."""
         if self.trace is None:
             return
@@ -96,7 +96,7 @@ class MessageLedger:
             if arrival[number] > t:
                 break       # taken in ahead of the clock (the loop looks at the next arrival before it is due)
             first, _ = self.remaining(number)
-            self.trace_deferred(number, first, t, detail)
+            self.trace_deferred(number, first, t, detail, dest)
 
     def defer(self, number: int, t: float, policy: RetryPolicy) -> None:
         """A 4xx for this message alone: it waits on its own schedule, never past its expiry."""
@@ -193,13 +193,14 @@ class MessageLedger:
         assert self.trace is not None
         for i in range(first, n):
             self.trace.emit(t, "SEND", self.index, number, i,
-                            f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered")
+                            f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered", sess.destination)
 
-    def trace_deferred(self, number: int, first: int, t: float, detail: str) -> None:
-        """A DEFER event for each recipient of the message still pending."""
+    def trace_deferred(self, number: int, first: int, t: float, detail: str,
+                       dest: tuple[str, str] | None = None) -> None:
+        """A DEFER event for each recipient of the message still pending (`dest`: the server attempted)."""
         if self.trace is not None:
             for i in range(first, self.rcpts[self.store.stream[number]]):
-                self.trace.emit(t, "DEFER", self.index, number, i, detail, "Pending")
+                self.trace.emit(t, "DEFER", self.index, number, i, detail, "Pending", dest)
 
     def remaining(self, number: int) -> tuple[int, int]:
         """(first still-pending recipient index, recipient count) of a message."""

@@ -67,7 +67,7 @@ class MessageReplies:
         else:
             ledger.defer(number, done_at, self.retry.policy)
             first = inv if ledger.store.status[number] == INVALID_GONE else 0
-            ledger.trace_deferred(number, first, done_at, f"{result.reply} [{sess.server_name}]")
+            ledger.trace_deferred(number, first, done_at, f"{result.reply} [{sess.server_name}]", sess.destination)
         return False
 
     def _dropped(self, number: int, sess: Outcome, slot: int, done_at: float, result: MessageResult) -> None:

@@ -359,7 +359,7 @@ class ConnectorQueue:
         self._until(t)
         first = self.retry.enter(t, outcome)
         self.pool.close_all()
-        self.ledger.defer_all(t, outcome.last_error or "")
+        self.ledger.defer_all(t, outcome.last_error or "", outcome.destination)
         if first:
             self.recorder.note(t, "queue_retry", self.name,
                                f"Queue '{self.name}' went into Retry: {outcome.last_error}", outcome.code)
