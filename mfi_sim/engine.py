@@ -16,6 +16,7 @@ from simpy.events import EventPriority
 
 from . import __version__
 from .alerts import ADMIN, AlertBook
+from .default_route import DefaultRoute
 from .faults import FaultSchedule, ScheduledFault, fault_label, kind_words
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
@@ -94,6 +95,9 @@ class Engine:
         tenant = scenario.tenant
         policy = tenant.policy or get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
         self.queues: list[ConnectorQueue] = []
+        #: Accepted domain types changed by set_accepted_domain (a connector's domains start as InternalRelay).
+        self.accepted_domains: dict[str, str] = {}
+        route = DefaultRoute(self.world.resolver, tenant.inbound_host, self.accepted_domains)
         for ci, conn in enumerate(scenario.connectors):
             # Streams are keyed by their position in [[traffic]]: two identical tables stay independent.
             positions = [i for i, t in enumerate(scenario.traffic) if t.to in conn.recipient_domains]
@@ -105,7 +109,8 @@ class Engine:
             self.queues.append(ConnectorQueue(
                 ci, conn, self.world, streams, MergedFeed(feeds), policy, tenant.message_expiration,
                 tenant.delay_notification, scenario.alerts.queued_for, stream_rng(self.seed, f"connector:{ci}"),
-                self.recorder, trace, on_ndr, tenant=tenant.domain, connections=limit, capture=capture))
+                self.recorder, trace, on_ndr, tenant=tenant.domain, connections=limit, capture=capture,
+                route=route))
         self._by_name = {q.name: q for q in self.queues}
         self.alerts = AlertBook(scenario.alerts, self.recorder, tenant.message_expiration, tenant.domain)
         self.recorder.subscribe(self.alerts.observe)
@@ -251,6 +256,11 @@ class Engine:
                 self.env.process(self._certificate_expiry(server.address, action.not_after))
         elif action.do == "resolve_alert":
             self._resolve_alert(action.alert or "", now)
+        elif action.do == "set_accepted_domain":
+            self.accepted_domains[action.domain or ""] = action.domain_type or "InternalRelay"
+            note(now, "action", None, f"Admin sets the accepted domain {action.domain} to {action.domain_type}")
+            for q in self.queues:
+                q.reroute()
         elif action.do == "set_tls":
             q = self._by_name[action.connector or ""]
             q.set_tls(action.tls or "None", action.tls_domain)

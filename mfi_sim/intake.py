@@ -34,8 +34,9 @@ class Intake:
         self._at: list[float] = []             # arrivals drawn ahead, not yet taken in
         self._as: list[int] = []
         self._ai = 0
-        #: When set, a new message is handed to it instead of waiting in the queue (number, arrival time).
-        self.handle_at_once: Callable[[int, float], None] | None = None
+        #: When set, each new message is offered to it first (number, arrival time); it returns True when it
+        #: ended the message at once, False to let it wait in the queue.
+        self.handle_at_once: Callable[[int, float], bool] | None = None
 
     def pull(self, t: float) -> int:
         """Takes in every arrival up to `t`; returns the number of recipients received (those handled at once
@@ -77,7 +78,8 @@ class Intake:
                 if at_once is not None:
                     ledger.counters.received += received
                     received = 0
-                    at_once(number, when)
+                    if not at_once(number, when):
+                        q_append(number)
                 else:
                     q_append(number)
                 number += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 
 from . import codes
 from .attempt import Outcome
@@ -305,6 +305,22 @@ class MessageLedger:
             self._ndr_recipients(number, first, n, t, codes.RECIPIENT_NOT_FOUND, None)
         self.finish(number)
         self.tries.pop(number, None)
+
+    def loop(self, number: int, t: float, reply: str) -> None:
+        """The message went round between the service and itself until its hop count ran out: an NDR."""
+        first, n = self.remaining(number)
+        self.bounce(number, first, n, t, codes.status_of(reply, "5.4.14"), reply, None)
+        self.tries.pop(number, None)
+
+    def take(self, keep: Callable[[int], bool]) -> None:
+        """Removes from the queue every waiting, ready or deferred message for which `keep` is False."""
+        kept = [n for n in self.waiting if keep(n)]
+        self.waiting.clear()
+        self.waiting.extend(kept)
+        self.ready[:] = [n for n in self.ready if keep(n)]
+        heapify(self.ready)
+        self.deferred[:] = [(d, n) for d, n in self.deferred if keep(n)]
+        heapify(self.deferred)
 
     def _reject(self, number: int, first: int, end: int, t: float) -> None:
         """Recipients first..end-1 of new mail rejected at once (counted `rejected`, with an NDR)."""

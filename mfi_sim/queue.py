@@ -20,6 +20,7 @@ from math import log
 from . import codes
 from .attempt import Outcome, SessionSpec, message_stage_faults, open_session
 from .connections import ConnectionPool
+from .default_route import LOOP, LOOP_REPLY, MX, REJECT, DefaultRoute
 from .intake import Intake
 from .ledger import MessageLedger
 from .message_replies import MessageReplies
@@ -46,7 +47,7 @@ class ConnectorQueue:
                  feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notification: float | None,
                  aged_after: float, rng: random.Random, recorder: Recorder, trace: TraceSink | None = None,
                  on_ndr: Callable[[NdrRecord], None] | None = None, *, tenant: str,
-                 connections: int | None = None, capture: int | None = None) -> None:
+                 connections: int | None = None, capture: int | None = None, route: DefaultRoute) -> None:
         self.index = index
         self.config = config
         self.name = config.name
@@ -68,6 +69,10 @@ class ConnectorQueue:
         self.transcript = (TranscriptRecorder(capture, index, tenant, world, streams, self.ledger.store,
                                               self.ledger.rcpts) if capture is not None else None)
         self.replies = MessageReplies(world, self.ledger, self.retry, self.pool, self._recovered, self.transcript)
+        self.route = route
+        self._connector_spec = self.spec      # the connector's own route (smart hosts or MX), while it is on
+        if not self.enabled:
+            self._use_default_route()
 
     # ------------------------------------------------------------------------------------------ views
     @property
@@ -122,20 +127,69 @@ class ConnectorQueue:
     # ------------------------------------------------------------------------------------------ actions
     def set_smart_hosts(self, hosts: tuple[str, ...]) -> None:
         """Admin changed the connector's smart hosts: new connections use them (open ones finish first)."""
-        s = self.spec
-        self.spec = SessionSpec(hosts, False, s.port, s.tls, s.tls_domain)
-        self.pool.close_all()
+        s = self._connector_spec
+        self._set_connector_spec(SessionSpec(hosts, False, s.port, s.tls, s.tls_domain))
 
     def set_tls(self, tls: str, tls_domain: str | None) -> None:
         """Admin changed the connector's TLS setting: new connections use it (open ones finish first)."""
-        s = self.spec
-        self.spec = SessionSpec(s.hosts, s.use_mx, s.port, tls, tls_domain)
-        self.pool.close_all()
+        s = self._connector_spec
+        self._set_connector_spec(SessionSpec(s.hosts, s.use_mx, s.port, tls, tls_domain))
+
+    def _set_connector_spec(self, spec: SessionSpec) -> None:
+        self._connector_spec = spec
+        if self.enabled:
+            self.spec = spec
+            self.pool.close_all()
 
     def set_enabled(self, on: bool) -> None:
+        """The connector turned on (its own route again) or off (its mail takes the default route)."""
+        if on == self.enabled:
+            return
         self.enabled = on
-        if not on:
-            self.pool.close_all()
+        self.pool.close_all()
+        if self.fixed:
+            return
+        if on:
+            self.spec = self._connector_spec
+            self.intake.handle_at_once = None
+        else:
+            self._use_default_route()
+
+    # ------------------------------------------------------------------------------------------ default route
+    def _use_default_route(self) -> None:
+        """The connector is off: new connections go to the domains' MX (port 25, opportunistic TLS), and mail
+        that cannot go there (Authoritative domain, MX pointing back at the service) ends now."""
+        self.spec = SessionSpec(self.config.recipient_domains, True, 25, "None", None)
+        self.retry.reset()
+        self.intake.handle_at_once = self._route_new
+        self.reroute()
+
+    def reroute(self) -> None:
+        """Applies the default route to the queued mail of a connector that is off (when it was turned off, or
+        when an accepted domain changed)."""
+        if self.enabled or self.fixed:
+            return
+        t = self.now
+        before = self.ledger.queued()
+        self.ledger.take(lambda number: not self._route_ends(number, t, False))
+        ended = before - self.ledger.queued()
+        if ended:
+            self.recorder.note(t, "default_route", self.name,
+                               f"Connector '{self.name}' is off: {ended} queued messages for its domains end on the "
+                               f"default route (rejected for an Authoritative domain, or a mail loop when the MX "
+                               f"points back at the service)")
+
+    def _route_new(self, number: int, when: float) -> bool:
+        return self._route_ends(number, when, True)
+
+    def _route_ends(self, number: int, t: float, new: bool) -> bool:
+        """Whether the default route ends the message at `t` (else it waits for the domain's MX)."""
+        fate = self.route.fate(self.streams[self.ledger.store.stream[number]].to, t)
+        if fate == REJECT:
+            self.ledger.refuse(number, t, at_arrival=new)
+        elif fate == LOOP:
+            self.ledger.loop(number, t, LOOP_REPLY)
+        return fate != MX
 
     def apply_fix_now(self, t: float) -> None:
         """Fix now took effect: the service rejects mail for this connector's domains, as the seed says. Mail
@@ -146,7 +200,7 @@ class ConnectorQueue:
         self.retry.reset()
         self.pool.close_all()
         ledger = self.ledger
-        self.intake.handle_at_once = lambda number, when: ledger.refuse(number, when, at_arrival=True)
+        self.intake.handle_at_once = self._refuse_new
         waiting = ledger.take_all()
         for number in waiting:
             ledger.refuse(number, t, at_arrival=False)
@@ -155,6 +209,10 @@ class ConnectorQueue:
                            f"(550 5.1.10, recipient not found) and new mail for its domains is rejected at once",
                            codes.CONNECTION_REFUSED)
 
+    def _refuse_new(self, number: int, when: float) -> bool:
+        self.ledger.refuse(number, when, at_arrival=True)
+        return True
+
     # ------------------------------------------------------------------------------------------ the loop
     def advance(self, t1: float) -> None:
         """Plays everything that happens on this connector up to time `t1`."""
@@ -162,9 +220,6 @@ class ConnectorQueue:
             return
         if self.fixed:
             self._until(t1)
-        elif not self.enabled:
-            if self._move(t1):
-                self._until(t1)
         else:
             self._play(t1)
 
@@ -244,6 +299,8 @@ class ConnectorQueue:
                 if self.intake.next_arrival >= t1:
                     return self._wait(deferred[0][0] if deferred and deferred[0][0] < t1 else t1, t1)
                 self._pull(self.intake.next_arrival)
+                if not ledger.waiting:
+                    return AGAIN   # the new mail ended at once (default route, Fix now)
             r = ledger.store.arrival[ledger.waiting[0]]
         if deferred and deferred[0][0] < r:
             return self._wait(t1 if deferred[0][0] >= t1 else deferred[0][0], t1)

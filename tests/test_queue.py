@@ -84,12 +84,13 @@ def test_advancing_in_small_steps_gives_the_same_result() -> None:
     assert one.retry.retries == many.retry.retries
 
 
-def test_a_disabled_connector_is_suspended_and_sends_nothing() -> None:
-    """A connector turned off sends nothing; its status is Suspended."""
+def test_a_disabled_connector_is_suspended_and_its_mail_goes_to_the_mx() -> None:
+    """A connector turned off is Suspended; its mail takes the default route, the domain's MX on port 25."""
     _, q = build(scenario_text(duration="1h", rate="600/h", connector="enabled = false"))
     q.advance(3600.0)
     assert q.status() == SUSPENDED
-    assert q.counters.attempts == 0 and q.counters.delivered == 0
+    assert q.spec.use_mx and q.spec.hosts == ("contoso.com",) and q.spec.port == 25
+    assert q.counters.delivered > 500 and q.counters.queued <= 2
 
 
 def test_two_identical_traffic_tables_have_independent_arrivals() -> None:

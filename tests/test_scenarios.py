@@ -26,6 +26,7 @@ EXPECTED = {
     "partner-rejects": {"451 4.7.500", "550 5.7.1"},
     "outage-longer-than-expiration": {"450 4.4.316"},
     "healthy-baseline": set(),
+    "half-fix-vs-whole-fix": {"450 4.4.316"},
 }
 
 

@@ -110,9 +110,12 @@ def _tenant(r: Reader) -> s.Tenant:
     else:
         delay_s = r.duration("delay_notification", positive=True)
     fix_now_delay = r.duration("fix_now_delay", 1800.0)
+    inbound = r.text("inbound_host", None)
+    inbound_host = _name(r, "inbound_host", inbound) if inbound is not None else None
     r.done()
     return s.Tenant(domain=_name(r, "domain", domain), message_expiration=expiration, retry=retry,
-                    delay_notification=delay_s, fix_now_delay=fix_now_delay, policy=policy)
+                    delay_notification=delay_s, fix_now_delay=fix_now_delay, policy=policy,
+                    inbound_host=inbound_host)
 
 
 def _connector(r: Reader) -> s.Connector:
@@ -285,6 +288,8 @@ def _action(r: Reader, start: datetime, duration: float) -> s.Action:
                      names=_names(r, "names", names, wildcard=True) if names else None)
     elif do == "resolve_alert":
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
+    elif do == "set_accepted_domain":
+        a = s.Action(at=at, do=do, domain=_name(r, "domain", r.text("domain")), domain_type=r.choice("domain_type", s.DOMAIN_TYPES))
     elif do == "set_tls":
         tls, tls_domain = _tls(r)
         a = s.Action(at=at, do=do, connector=r.text("connector"), tls=tls, tls_domain=tls_domain)
@@ -433,6 +438,10 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
         if a.do == "renew_certificate" and a.target not in addresses:
             raise ctx.error(f"actions[{i}].target", f"no [[servers]] entry has address {a.target!r}", "actions",
                             i, "target")
+        carried = {d for c in connectors for d in c.recipient_domains}
+        if a.do == "set_accepted_domain" and a.domain not in carried:
+            raise ctx.error(f"actions[{i}].domain", f"no connector carries the domain {a.domain!r}", "actions", i,
+                            "domain")
         if a.do == "clear_fault" and (a.fault is None or a.fault >= len(faults)):
             raise ctx.error(f"actions[{i}].fault", f"there is no [[faults]] entry number {a.fault}", "actions", i,
                             "fault")

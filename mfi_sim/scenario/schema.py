@@ -7,7 +7,8 @@ from typing import Any
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
-                "renew_certificate", "clear_fault", "resolve_alert", "set_tls")
+                "renew_certificate", "clear_fault", "resolve_alert", "set_tls", "set_accepted_domain")
+DOMAIN_TYPES = ("Authoritative", "InternalRelay")      # Set-AcceptedDomain -DomainType
 ALERT_SCOPES = ("tenant", "connector")
 LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
 METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received") + LATENCY_METRICS
@@ -21,6 +22,7 @@ class Tenant:
     retry: str | tuple[str, ...]
     delay_notification: float | None
     fix_now_delay: float = 1800.0
+    inbound_host: str | None = None     # the tenant's own inbound host name (its MX when mail comes to the service)
     policy: Any = field(default=None, compare=False, repr=False)
     """The retry policy `retry` names (retry.RetryPolicy), parsed once by the loader."""
 
@@ -99,6 +101,8 @@ class Action:
     names: tuple[str, ...] | None = None
     fault: int | None = None
     alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
+    domain: str | None = None    # set_accepted_domain
+    domain_type: str | None = None   # set_accepted_domain: Authoritative or InternalRelay
     tls: str | None = None       # set_tls: one of TLS_MODES
     tls_domain: str | None = None   # set_tls with DomainValidation
 
