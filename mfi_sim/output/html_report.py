@@ -409,7 +409,7 @@ def _timeline(result: Result) -> str:
 _TIMELINE_GROUPS = {"fault_start": "fault", "fault_end": "ok", "queue_retry": "fault", "certificate_expired": "fault",
                     "insight_raised": "alert", "alert_raised": "alert", "insight_resolved": "ok",
                     "alert_resolved": "ok", "alert_condition_cleared": "ok", "queue_drained": "ok", "queue_recovered": "ok", "fix_effective": "ok",
-                    "action": "action"}
+                    "action": "action", "action_refused": "fault", "change_effective": "ok"}
 
 
 def _ndrs(d: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ import ipaddress
 import math
 import re
 import tomllib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -58,10 +59,13 @@ def _tenant(r: Reader) -> s.Tenant:
         delay_s = None
     else:
         delay_s = r.duration("delay_notification", positive=True)
-    fix_now_delay = r.duration("fix_now_delay", 1800.0)
+    if "fix_now_delay" in r.data:
+        raise r.error("fix_now_delay", "renamed propagation_delay: it now delays every tenant configuration "
+                                       "change (connectors, smart hosts, accepted domains, Fix now)")
+    propagation = r.duration("propagation_delay", None)
     r.done()
     return s.Tenant(domain=_host(domain), message_expiration=expiration, retry=retry,
-                    delay_notification=delay_s, fix_now_delay=fix_now_delay)
+                    delay_notification=delay_s, propagation_delay=propagation)
 
 
 def _connector(r: Reader) -> s.Connector:
@@ -205,7 +209,21 @@ def _fault(r: Reader) -> s.Fault:
 
 
 def _action(r: Reader, start: datetime) -> s.Action:
+    """One [[actions]] entry; `after` (the propagation delay of one tenant configuration change) is checked
+    here and set on the action its own fields built."""
+    from ..actions import propagates
+
     do = r.choice("do", s.ACTION_KINDS)
+    after = r.duration("after", None)
+    if after is not None and not propagates(do):
+        raise r.error("after", f"{do} takes effect at once: only tenant configuration changes (connectors, "
+                               "smart hosts, accepted domains, Fix now) have a propagation delay")
+    a = _action_fields(r, start, do)
+    r.done()
+    return replace(a, after=after) if after is not None else a
+
+
+def _action_fields(r: Reader, start: datetime, do: str) -> s.Action:
     at = r.duration("at")
     if do in ("fix_now", "disable_connector", "enable_connector"):
         a = s.Action(at=at, do=do, connector=r.text("connector"))
@@ -225,7 +243,6 @@ def _action(r: Reader, start: datetime) -> s.Action:
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
     else:
         a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
-    r.done()
     return a
 
 

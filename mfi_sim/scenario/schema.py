@@ -24,7 +24,7 @@ class Tenant:
     message_expiration: float
     retry: str | tuple[str, ...]
     delay_notification: float | None
-    fix_now_delay: float = 1800.0
+    propagation_delay: float | None = None   # tenant configuration changes; None: drawn from the run's seed
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,7 @@ class Action:
     names: tuple[str, ...] | None = None
     fault: int | None = None
     alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
+    after: float | None = None   # tenant configuration changes: the propagation delay of this one
 
 
 @dataclass(frozen=True, slots=True)
