@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from mfi_sim import sweep
+from mfi_sim import backends, grid, replications
 from mfi_sim.scenario import parse_toml, resolve_path, scenario_from_data
 
 
@@ -22,14 +22,14 @@ def main() -> int:
     path = resolve_path(a.scenario)
     data = parse_toml(path.read_text(), a.scenario)
     base = scenario_from_data(dict(data), a.scenario)
-    points = sweep.plan(data, [sweep.parse_set(a.set)], a.scenario)
-    seeds = sweep.replication_seeds(base.seed, a.replications)
-    tasks = [sweep.Task(i, r, s, v, a.scenario) for i, (_, v) in enumerate(points) for r, s in enumerate(seeds)]
+    points = grid.plan(data, [grid.parse_set(a.set)], a.scenario)
+    seeds = replications.replication_seeds(base.seed, a.replications)
+    tasks = [replications.Task(i, r, s, v, a.scenario) for i, (_, v) in enumerate(points) for r, s in enumerate(seeds)]
     times = {}
     rows = {}
     for workers in (1, 2):
         start = time.perf_counter()
-        rows[workers] = sweep.run_tasks(tasks, workers=workers)
+        rows[workers] = backends.run_tasks(tasks, workers=workers)
         times[workers] = time.perf_counter() - start
         print(f"{len(tasks)} tasks on {workers} worker(s): {times[workers]:.2f} s")
     speedup = times[1] / times[2]

@@ -48,6 +48,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if not 0 < value < 1000:
+        raise argparse.ArgumentTypeError("must be a percentage above 0")
+    return value
+
+
 def _parser() -> _Parser:
     p = _Parser(prog="mfi-sim", description="Simulate an outbound connector queue when delivery fails, and "
                                             "the mail-flow-intelligence alerts it raises.")
@@ -86,8 +96,16 @@ def _parser() -> _Parser:
                     help="local processes (default: all cores)")
     sw.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address, or 'local' for a LocalCluster")
     sw.add_argument("--duration", type=_duration, help="override the simulated duration")
-    sw.add_argument("--csv", metavar="PATH", help="rows per (point, replication); PATH-summary.csv and "
-                                                   "PATH-manifest.json beside it")
+    sw.add_argument("--csv", metavar="PATH", help="rows per (point, replication); PATH-summary.csv, "
+                                                   "PATH-connectors.csv and PATH-manifest.json beside it")
+    sw.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML page: a chart per figure "
+                                                          "and swept setting, the table and the manifest")
+    sw.add_argument("--target-width", type=_percent, metavar="P",
+                    help="add replications until the 95%% CI of --target is within ±P%% of its mean")
+    sw.add_argument("--target", metavar="FIGURE", default="p95_time_in_system_s",
+                    help="the figure --target-width applies to (a CSV column; default p95_time_in_system_s)")
+    sw.add_argument("--max-replications", type=_positive_int, default=30, metavar="N",
+                    help="at most N replications per point with --target-width (default 30)")
     sw.add_argument("--quiet", action="store_true")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -97,14 +115,34 @@ def _parser() -> _Parser:
 
     exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
     exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
+    _add_lab_parser(sub)
     return p
+
+
+def _instant(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be before the start")
+    return value
+
+
+def _add_lab_parser(sub: Any) -> None:
+    lab = sub.add_parser("lab", help="serve a scenario's world at an instant for real, on loopback, until Ctrl-C")
+    lab.add_argument("scenario", help="a scenario file, or the name of a bundled scenario (see `list`)")
+    lab.add_argument("--at", type=_instant, metavar="T",
+                     help="the simulated instant to serve, e.g. 2h30m (default: when the first alert is raised)")
+    lab.add_argument("--ready-file", metavar="PATH",
+                     help="write a JSON map (DNS, servers, CA file) once everything listens; removed at exit")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
-                "explain": _explain}[args.command](args)
+                "explain": _explain, "lab": _lab}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -201,36 +239,47 @@ def _run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import os
 
-    from . import sweep
+    from .grid import parse_set
     from .output.atomic import write_atomic
-    from .output.sweep_report import rows_csv, summary_csv, table_text
-    from .scenario import parse_toml, resolve_path, scenario_from_data
+    from .output.sweep_report import connectors_csv, rows_csv, summary_csv, table_text
+    from .scenario import parse_toml, resolve_path
+    from .whatif import Target, run_sweep
 
     path = resolve_path(args.scenario)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read: {exc.__class__.__name__}: {exc}", file=args.scenario) from None
     data = parse_toml(text, args.scenario)
-    base = scenario_from_data(dict(data), args.scenario, text)
-    settings = [sweep.parse_set(expr) for expr in args.sets]
-    points = sweep.plan(data, settings, args.scenario)
-    seeds = sweep.replication_seeds(base.seed, args.replications)
-    tasks = [sweep.Task(i, r, seed, variant, args.scenario, args.duration)
-             for i, (_, variant) in enumerate(points) for r, seed in enumerate(seeds)]
+    settings = [parse_set(expr) for expr in args.sets]
+    for option in ("csv", "report"):
+        target_path = getattr(args, option)
+        if target_path is not None and Path(target_path).is_dir():
+            raise OptionError(f"--{option}: {target_path} is a directory")
+    target = None
+    if args.target_width is not None:
+        target = Target(args.target, args.target_width / 100.0, max(args.max_replications, args.replications))
     workers = args.workers or os.cpu_count() or 1
     show = _progress("sweep") if not args.quiet and sys.stderr.isatty() else None
-    rows = sweep.run_tasks(tasks, workers=workers, dask=args.dask, progress=show)
-    labels = [labels for labels, _ in points]
-    summary = sweep.summarize(rows, len(points))
-    if not args.quiet:
-        print(f"{base.name}: {len(points)} point(s) x {args.replications} replication(s)")
-        print(table_text(labels, summary, args.replications), end="")
+    run = run_sweep(data, text, args.scenario, settings, args.replications, duration=args.duration,
+                    workers=workers, dask=args.dask, target=target, progress=show)
+    outputs: list[tuple[str, str]] = []
     if args.csv:
         stem = args.csv[:-4] if args.csv.endswith(".csv") else args.csv
-        backend = f"dask:{args.dask}" if args.dask else f"processes:{workers}"
-        files = [(args.csv, rows_csv(labels, rows)), (f"{stem}-summary.csv", summary_csv(labels, summary)),
-                 (f"{stem}-manifest.json", sweep.manifest(__version__, args.scenario, text, base.seed, seeds,
-                                                          settings, labels, backend))]
-        for target, content in files:
-            write_atomic(target, content)
+        outputs += [(args.csv, rows_csv(run.labels, run.rows)),
+                    (f"{stem}-summary.csv", summary_csv(run.labels, run.summary)),
+                    (f"{stem}-connectors.csv", connectors_csv(run.labels, run.rows)),
+                    (f"{stem}-manifest.json", run.manifest())]
+    if args.report:
+        from .output.sweep_html import sweep_html
+        outputs.append((args.report, sweep_html(run)))
+    for target_path, content in outputs:
+        write_atomic(target_path, content)
+    if not args.quiet:
+        reps = sorted(set(run.replications))
+        count = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+        print(f"{run.name}: {len(run.labels)} point(s) x {count} replication(s)")
+        print(table_text(run.labels, run.summary, run.replications), end="")
     return EXIT_OK
 
 
@@ -314,6 +363,41 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         entries = list(codes.CATALOGUE.values())
     print("\n".join(codes.explain_text(e) for e in entries), end="")
+    return EXIT_OK
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .lab.controller import Lab
+    from .lab.ready import ready_json, table_text
+    from .lab.world_at import default_instant, world_at
+    from .output.atomic import write_atomic
+    from .scenario import load_scenario
+
+    if args.ready_file is not None and Path(args.ready_file).is_dir():
+        raise OptionError(f"--ready-file: {args.ready_file} is a directory")
+    scenario = load_scenario(args.scenario)
+    at, why = default_instant(scenario) if args.at is None else (args.at, "as asked with --at")
+    world = world_at(scenario, at)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with Lab(world) as lab:
+            assert lab.map is not None
+            if not stop.is_set():
+                print(table_text(lab.map, world, why), end="", flush=True)
+                if args.ready_file is not None:
+                    write_atomic(args.ready_file, ready_json(lab.map))
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if args.ready_file is not None:
+            Path(args.ready_file).unlink(missing_ok=True)
+    print("mfi-sim lab: stopped, every lab socket is closed", file=sys.stderr)
     return EXIT_OK
 
 

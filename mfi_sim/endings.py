@@ -53,6 +53,7 @@ class Endings:
         if n > inv:
             self.counters.delivered += n - inv
             self.latency.add(t - self.store.arrival[number])
+            self.counters.times.add_delivered(t - self.store.arrival[number], n - inv)
             if self.trace is not None:
                 self._trace_delivered(number, inv, n, t, sess)
         if inv and self.store.status[number] == QUEUED:
@@ -101,6 +102,7 @@ class Endings:
         c = self.counters
         c.ndr += inv
         c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + inv
+        c.times.add_ndr(t - self.store.arrival[number], inv)
         if self.trace is not None:
             for i in range(inv):
                 self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
@@ -118,6 +120,7 @@ class Endings:
             return
         c.ndr += count
         c.ndr_by_status[status] = c.ndr_by_status.get(status, 0) + count
+        c.times.add_ndr(t - self.store.arrival[number], count)
         if self.trace is not None:
             for i in range(first, n):
                 self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
@@ -169,6 +172,7 @@ class Endings:
             else:
                 c.ndr += bad
                 c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + bad
+                c.times.add_ndr(t - self.store.arrival[number], bad)
                 if self.trace is not None:
                     for i in range(first, inv):
                         self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
@@ -179,6 +183,7 @@ class Endings:
         if good > 0:
             c.delivered += good
             self.latency.add(t - self.store.arrival[number])
+            c.times.add_delivered(t - self.store.arrival[number], good)
             if self.trace is not None:
                 for i in range(max(inv, first), n):
                     self.trace.emit(t, "DELIVER", self.index, number, i,

@@ -9,6 +9,7 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import simpy
 from simpy.events import EventPriority
@@ -56,6 +57,24 @@ class Result:
     """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
     actions: list[ActionRecord] = field(default_factory=list)
     """Every admin action taken, accepted or refused, in the order taken."""
+
+    def figures(self) -> dict[str, Any]:
+        """The run's figures as one flat record (the keys of a sweep row; see mfi_sim.figures)."""
+        from .notebook import result_record
+
+        return result_record(self)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every connector's queue at every evaluation, as plain records (pandas.DataFrame takes them)."""
+        from .notebook import snapshot_records
+
+        return snapshot_records(self)
+
+    def to_pandas(self) -> Any:
+        """`records()` as a pandas DataFrame (needs pandas: pip install 'mfi-sim[notebook]')."""
+        from .notebook import _pandas
+
+        return _pandas().DataFrame(self.records())
 
 
 class Engine:

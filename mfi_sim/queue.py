@@ -249,6 +249,7 @@ class ConnectorQueue(MessageReplies):
                     self.now = s
             if self.retry_at is not None:
                 self.retry_at = None
+            begin = s
 
             # Reuse this slot's connection if it is open, has messages left, and has not been idle too long.
             sess = session[slot]
@@ -286,6 +287,7 @@ class ConnectorQueue(MessageReplies):
                 self._expire(number, arrived + expiration)
                 continue
             counters.attempts += 1
+            counters.busy_s += done_at - begin
             if self.capture and self.transcript is None and counters.attempts == self.capture:
                 self._capture_message([f"=== {self._clock(s)} attempt {self.capture} for message {number}",
                                        f"=== Reusing the open connection to {sess.server_name} [{sess.ip}]"],
@@ -300,6 +302,8 @@ class ConnectorQueue(MessageReplies):
                     self._recovered(s)
                 counters.delivered += n
                 lat_buf.append(done_at - arrived)
+                if n != 1:
+                    counters.times.add_delivered(done_at - arrived, n)
                 if len(lat_buf) >= 4096:
                     self.flush_latency()
                 if trace is not None:
@@ -434,6 +438,7 @@ class ConnectorQueue(MessageReplies):
         """A connection could not be used: the message goes back; the queue goes into Retry at the end."""
         c = self.counters
         c.attempts += 1
+        c.busy_s += outcome.elapsed
         code = outcome.code or "other"
         c.count_failure(code, self.now)
         end = s + outcome.elapsed

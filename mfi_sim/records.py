@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["ConnectorCounters", "LatencyHistogram", "TraceSink", "TeeSink", "NdrRecord", "QueueSnapshot", "TimelineEntry",
+__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "TeeSink", "NdrRecord", "QueueSnapshot", "TimelineEntry",
            "Recorder"]
 
 
@@ -27,9 +27,14 @@ class ConnectorCounters:
     codes_seen: dict[str, int] = field(default_factory=dict)
     ndr_by_status: dict[str, int] = field(default_factory=dict)
     failures_by_hour: dict[int, dict[str, int]] = field(default_factory=dict)
+    busy_s: float = 0.0                 # connection-seconds spent on attempts (for utilisation)
+    first_failure: float | None = None  # when the first attempt failed (what "time to alert" counts from)
+    times: RecipientTimes = field(default_factory=lambda: RecipientTimes())
 
     def count_failure(self, code: str, t: float) -> None:
         """A failed attempt with `code` at time `t` (for codes_seen and attempts per hour by outcome)."""
+        if self.first_failure is None:
+            self.first_failure = t
         self.codes_seen[code] = self.codes_seen.get(code, 0) + 1
         hour = self.failures_by_hour.setdefault(int(t // 3600), {})
         hour[code] = hour.get(code, 0) + 1
@@ -77,6 +82,32 @@ class LatencyHistogram:
         self.max = top
         self._zero += zero
 
+    def add_weighted(self, seconds: float, weight: int) -> None:
+        """Adds `weight` equal values at once (the recipients of one message)."""
+        if weight <= 0:
+            return
+        self.count += weight
+        self.total += seconds * weight
+        if seconds > self.max:
+            self.max = seconds
+        if seconds < 1e-3:
+            self._zero += weight
+            return
+        b = int(math.log(seconds * 1000.0) / self._BASE)
+        self._buckets[b] = self._buckets.get(b, 0) + weight
+
+    def bins(self) -> list[tuple[float, int]]:
+        """(representative value, count) per non-empty bucket, in increasing order (the midpoint, capped at max;
+        values under 1 ms count as 0)."""
+        out = [(0.0, self._zero)] if self._zero else []
+        for b in sorted(self._buckets):
+            out.append((min(math.exp((b + 0.5) * self._BASE) / 1000.0, self.max), self._buckets[b]))
+        return out
+
+    def count_at_most(self, seconds: float) -> int:
+        """How many values are at most `seconds` (to within the 1% width of the bucket holding it)."""
+        return sum(n for v, n in self.bins() if v <= seconds)
+
     def merge(self, other: LatencyHistogram) -> None:
         for b, n in other._buckets.items():
             self._buckets[b] = self._buckets.get(b, 0) + n
@@ -99,6 +130,24 @@ class LatencyHistogram:
                 mid = math.exp((b + 0.5) * self._BASE) / 1000.0
                 return min(mid, self.max)
         return self.max
+
+
+class RecipientTimes:
+    """Per-recipient times in system that the per-message latency histogram does not hold: recipients NDR'd
+    (arrival to NDR) and the second and later recipients of a delivered message. Fed off the queue's fast path."""
+
+    __slots__ = ("ndr", "extra_delivered")
+
+    def __init__(self) -> None:
+        self.ndr = LatencyHistogram()
+        self.extra_delivered = LatencyHistogram()
+
+    def add_ndr(self, seconds: float, recipients: int) -> None:
+        self.ndr.add_weighted(seconds, recipients)
+
+    def add_delivered(self, seconds: float, recipients: int) -> None:
+        """Recipients of one message delivered after `seconds`, beyond the one the message histogram counts."""
+        self.extra_delivered.add_weighted(seconds, recipients - 1)
 
 
 class TraceSink(Protocol):

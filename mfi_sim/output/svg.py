@@ -6,12 +6,12 @@ Every function returns SVG text and does no I/O; every string that reaches the m
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
 __all__ = ["Plot", "num", "text_width", "nice_step", "hour_step", "y_range", "text", "label_within", "line",
-           "rect", "polyline", "triangle", "dot", "y_axis", "x_axis_hours", "legend", "LegendItem", "svg_root",
+           "rect", "polyline", "band", "triangle", "dot", "y_axis", "x_axis_values", "x_axis_hours", "legend", "LegendItem", "svg_root",
            "INK", "MUTED", "GRID"]
 
 INK = "#1f2933"
@@ -132,6 +132,13 @@ def polyline(points: Sequence[tuple[float, float]], stroke: str, width: float = 
             f'stroke-linejoin="round"/>')
 
 
+def band(upper: Sequence[tuple[float, float]], lower: Sequence[tuple[float, float]], fill: str,
+         opacity: float = 0.18) -> str:
+    """A shaded area between two lines given left to right (e.g. a confidence band)."""
+    pts = " ".join(f"{num(x)},{num(y)}" for x, y in [*upper, *reversed(lower)])
+    return f'<polygon points="{pts}" fill="{fill}" fill-opacity="{opacity:g}" stroke="none"/>'
+
+
 def triangle(x: float, y: float, size: float, fill: str, title: str | None = None) -> str:
     """An upward triangle centred on (x, y)."""
     h = size * 0.9
@@ -147,15 +154,16 @@ def dot(x: float, y: float, r: float, fill: str, title: str | None = None) -> st
 
 
 # ------------------------------------------------------------------------------------------------ axes
-def y_axis(plot: Plot, step: float, title: str) -> list[str]:
-    """Horizontal grid lines with value labels every `step`, and the axis title written upwards."""
+def y_axis(plot: Plot, step: float, title: str, fmt: Callable[[float], str] | None = None) -> list[str]:
+    """Horizontal grid lines with value labels every `step` (as `fmt` writes them: whole numbers by default),
+    and the axis title written upwards."""
     out = []
     n = int(round(plot.y_max / step)) if step > 0 else 0
     for i in range(n + 1):
         v = i * step
         y = plot.y(v)
         out.append(line(plot.left, y, plot.right, y, GRID))
-        out.append(text(plot.left - 6, y + 4, f"{v:,.0f}", anchor="end", fill=MUTED))
+        out.append(text(plot.left - 6, y + 4, fmt(v) if fmt else f"{v:,.0f}", anchor="end", fill=MUTED))
     out.append(line(plot.left, plot.top, plot.left, plot.bottom, MUTED))
     mid = plot.top + plot.height / 2
     out.append(text(14, mid, title, anchor="middle", fill=MUTED, rotate=-90))
@@ -173,6 +181,17 @@ def x_axis_hours(plot: Plot, title: str) -> list[str]:
         out.append(line(x, plot.bottom, x, plot.bottom + 5, MUTED))
         out.append(text(x, plot.bottom + 18, f"{h}", anchor="middle", fill=MUTED))
         h += step
+    out.append(text(plot.left + plot.width / 2, plot.bottom + 36, title, anchor="middle", fill=MUTED))
+    return out
+
+
+def x_axis_values(plot: Plot, ticks: Sequence[tuple[float, str]], title: str) -> list[str]:
+    """A value axis with a tick and label at each given (x in data units, label), and the title below."""
+    out = [line(plot.left, plot.bottom, plot.right, plot.bottom, MUTED)]
+    for v, label in ticks:
+        x = plot.x(v)
+        out.append(line(x, plot.bottom, x, plot.bottom + 5, MUTED))
+        out.append(text(x, plot.bottom + 18, label, anchor="middle", fill=MUTED))
     out.append(text(plot.left + plot.width / 2, plot.bottom + 36, title, anchor="middle", fill=MUTED))
     return out
 
