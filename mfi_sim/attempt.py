@@ -1,24 +1,30 @@
-"""One SMTP delivery attempt as pure logic: the stages turn the world's state at an instant into an Outcome.
+"""The simulated driver of the SMTP client machine: the world's state at an instant answers the machine's actions.
 
-Stages (RFC 5321 section 3, RFC 3207 for STARTTLS): resolve the smart host or MX (DNS), open TCP to port 25,
-read the greeting, EHLO, STARTTLS, check the certificate per the connector's TLS setting, then MAIL / RCPT /
-DATA per message. A session-level failure carries one of the catalogue codes (450 4.4.312 ... 450 4.7.320)
-or the destination's own reply; a simulated failure is a value, never an exception. The SimPy side only waits.
+The machine (smtp_client.py, transaction.py) decides and classifies; this driver only plays the destination:
+DNS from the simulated resolver, TCP per the fault schedule, replies from the server's configuration and the
+faults that fire, certificate facts from the scenario. A simulated failure is a value, never an exception; the
+SimPy side only waits for `elapsed`. The queue calls `open_session` per connection and `send_message` per
+message only while a message-stage fault or reply can fire (`message_stage_faults`), so the hot path stays short.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from . import codes
-from .scenario.schema import Fault
-from .world.dns import Route, ZoneResolver
+from .faults import firing_by_kind, reply_at
+from .reply import Reply
+from .scenario.schema import Certificate, Fault
+from .smtp_client import (DEFERRED, DELIVERED, DROPPED, FAILED, Connect, MessageResult, Ready, Receive, Resolve,
+                          Send, Session, StartTls, Transaction)
+from .smtp_rules import Failure, Stage
+from .world.dns import Lookup, Route, ZoneResolver
 from .world.servers import ServerState
-from .world.tls import TLS_REQUIRED, certificate_problem
 
 __all__ = ["Outcome", "MessageResult", "World", "open_session", "send_message", "CONNECT_TIMEOUT",
-           "REFUSED_AFTER", "TLS_FAILURE_AFTER", "SERVICE_HOSTNAME", "SessionSpec", "DELIVERED", "DEFERRED", "FAILED", "DROPPED"]
+           "REFUSED_AFTER", "TLS_FAILURE_AFTER", "SERVICE_HOSTNAME", "SessionSpec", "DELIVERED", "DEFERRED", "FAILED",
+           "DROPPED", "message_stage_faults"]
 
 #: The name the simulated service uses in EHLO and as Reporting-MTA (a reserved example name, RFC 2606).
 SERVICE_HOSTNAME = "outbound.protection.mfi-sim.example"
@@ -29,10 +35,7 @@ REFUSED_AFTER = 0.05
 #: Seconds until a greeting, EHLO or TLS failure is known: a few round trips.
 TLS_FAILURE_AFTER = 0.2
 
-# Per-message results (send_message).
-DELIVERED, DEFERRED, FAILED, DROPPED = "delivered", "deferred", "failed", "dropped"
-
-_SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"
+_CERT_FAULTS = ("certificate_untrusted", "certificate_expired", "certificate_name_mismatch")
 
 
 class World(Protocol):
@@ -71,7 +74,8 @@ class Outcome:
     elapsed: float
     server: ServerState | None = None
     tls: bool = False
-    permanent: bool = False
+    permanent: bool = False     # kept for callers; no session-level failure is permanent (SPEC 1.2, 2026-12)
+    stage: str | None = None    # where it stopped: dns, connect, banner, ehlo, starttls, certificate
 
     @property
     def last_error(self) -> str | None:
@@ -81,164 +85,154 @@ class Outcome:
         return codes.deferral_text(self.code, self.detail, self.server_name, self.ip, self.port)
 
 
-@dataclass(frozen=True, slots=True)
-class MessageResult:
-    """What happened to one message inside an open session."""
+# Replies a healthy simulated server gives, parsed once (aiosmtpd's StatusCode idea).
+_STARTTLS_READY = Reply.of(220, "2.0.0", "SMTP server ready")
+_SENDER_OK = Reply.of(250, "2.1.0", "Sender OK")
+_RECIPIENT_OK = Reply.of(250, "2.1.5", "Recipient OK")
+_START_INPUT = Reply.of(354, "", "Start mail input; end with <CRLF>.<CRLF>")
+_QUEUED = Reply.of(250, "2.6.0", "Queued mail for delivery")
+_UNKNOWN_RECIPIENT = Reply.parse(codes.RECIPIENT_NOT_FOUND)
+_SERVICE_UNAVAILABLE = Reply.parse("421 4.3.2 Service not available, closing transmission channel")
+_parsed: dict[str, Reply] = {}
+_greetings: dict[tuple[str, bool], tuple[Reply, Reply]] = {}
 
-    kind: str                   # DELIVERED, DEFERRED (4xx), FAILED (5xx), DROPPED (connection lost)
-    reply: str = "250 2.6.0 Queued mail for delivery"
-    code: str | None = None
-    stage: str | None = None
-    rejected_invalid: bool = True   # whether the invalid recipients were refused at RCPT this time
+
+def parsed(text: str) -> Reply:
+    """A configured or injected reply text, parsed once per distinct text."""
+    reply = _parsed.get(text)
+    if reply is None:
+        reply = _parsed[text] = Reply.parse(text)
+    return reply
 
 
-def _reply_code(reply: str) -> str:
-    """ "550 5.7.1 No relay" -> "550 5.7.1"; "451 try later" -> "451"."""
-    parts = reply.split()
-    if len(parts) > 1 and codes.enhanced_of(parts[1]):
-        return f"{parts[0]} {parts[1]}"
-    return parts[0]
+def _server_replies(hostname: str, starttls: bool) -> tuple[Reply, Reply]:
+    """(greeting, EHLO reply) of a healthy server with this name, advertising STARTTLS or not."""
+    key = (hostname, starttls)
+    got = _greetings.get(key)
+    if got is None:
+        ehlo = (f"{hostname} Hello",) + (("STARTTLS",) if starttls else ()) + ("SIZE 157286400",)
+        got = _greetings[key] = (Reply.of(220, "", f"{hostname} Microsoft ESMTP MAIL Service ready"),
+                                 Reply(250, "", ehlo))
+    return got
+
+
+class _Peer:
+    """The destination as the world shows it for one attempt: server, faults that fire, and the time spent."""
+
+    def __init__(self, world: World, now: float) -> None:
+        self.world = world
+        self.now = now
+        self.elapsed = 0.0
+        self.cost = 0.0                   # what the endpoint being tried costs if it fails
+        self.endpoint: tuple[str, str] | None = None
+        self.server: ServerState | None = None
+        self.firing: dict[str, Fault] = {}
+        self.tls_on = False
+
+    def connect(self, session: Session, act: Connect) -> None:
+        if self.endpoint == (act.host, act.ip):     # clear-text retry after opportunistic TLS failed: same draw
+            self.tls_on = False
+            session.connected()
+            return
+        self.elapsed += self.cost
+        self.endpoint = (act.host, act.ip)
+        at = self.now + self.elapsed
+        server = self.server = self.world.server_at(act.ip, act.port)
+        firing = self.firing = firing_by_kind(self.world.firing(act.ip, at)) if server is not None else {}
+        self.tls_on = False
+        if server is None or "connect_timeout" in firing:
+            self.cost = CONNECT_TIMEOUT
+            session.connect_failed(Failure.TIMED_OUT)
+        elif "connection_refused" in firing:
+            self.cost = REFUSED_AFTER
+            session.connect_failed(Failure.REFUSED)
+        else:
+            self.cost = TLS_FAILURE_AFTER
+            session.connected()
+
+    def answer(self, session: Session, stage: Stage | None) -> None:
+        """The server's answer to the greeting or a session command (None: the connection drops)."""
+        server, firing = self.server, self.firing
+        assert server is not None
+        closed = firing.get("connection_closed")
+        if closed is not None and closed.stage == stage and not self.tls_on:
+            session.lost()
+            return
+        if stage is Stage.BANNER and "service_unavailable" in firing:
+            session.received(_SERVICE_UNAVAILABLE)
+            return
+        text = reply_at(server, firing, stage.value) if stage is not None and not self.tls_on else None
+        if text is not None:
+            session.received(parsed(text))
+        elif stage is Stage.STARTTLS:
+            session.received(_STARTTLS_READY)
+        else:
+            offered = server.config.starttls and "tls_not_offered" not in firing and not self.tls_on
+            greeting, ehlo = _server_replies(server.config.hostname, offered)
+            session.received(greeting if stage is Stage.BANNER else ehlo)
+
+    def handshake(self, session: Session) -> None:
+        firing = self.firing
+        if "tls_handshake_failure" in firing:
+            session.tls_failed()
+            return
+        self.tls_on = True
+        assert self.server is not None
+        forced = next((k for k in _CERT_FAULTS if k in firing), None)
+        session.tls_started(_forced(self.server.certificate, forced, self.now + self.elapsed),
+                            self.now + self.elapsed)
+
+
+def _forced(cert: Certificate | None, fault: str | None, at: float) -> Certificate | None:
+    """The certificate the server presents when a certificate fault fires: untrusted, expired or misnamed."""
+    if cert is None or fault is None:
+        return cert
+    if fault == "certificate_untrusted":
+        return replace(cert, trusted=False)
+    if fault == "certificate_expired":
+        return replace(cert, not_after=min(cert.not_after, at))
+    return replace(cert, names=())
+
+
+def _route_failures(route: Route) -> list[tuple[str, str]]:
+    return [(f.name if isinstance(f, Lookup) else f.domain, f.rcode) for f in route.failures]
 
 
 def open_session(spec: SessionSpec, world: World, now: float,
                  say: Callable[[str], None] | None = None) -> Outcome:
     """Resolve, connect, greet, EHLO, STARTTLS and check the certificate, trying endpoints in order.
 
-    Connection failures (timeout, refusal, 421 greeting) fall through to the next endpoint, as an MTA fails
-    over between MX hosts; the outcome is that of the last endpoint tried. `say` receives transcript lines.
+    Connection failures (timeout, refusal, 4.4.317) fall through to the next endpoint, as an MTA fails over
+    between MX hosts; the outcome is that of the last endpoint tried. `say` receives transcript lines.
     """
-    route: Route = world.resolver.resolve_route(spec.hosts, spec.use_mx, now,
-                                                lambda name: world.dns_fault(name, now))
-    elapsed = route.elapsed
-    if say:
-        for failed in route.failures:
-            say(f"*** DNS lookup of {getattr(failed, 'name', getattr(failed, 'domain', '?'))} failed: "
-                f"{failed.rcode}")
-    if not route.endpoints:
-        failed_lookup = route.failures[-1] if route.failures else None
-        rcode = failed_lookup.rcode if failed_lookup else "NXDOMAIN"
-        name = (getattr(failed_lookup, "name", None) or getattr(failed_lookup, "domain", None)
-                or (spec.hosts[0] if spec.hosts else None))
-        reason = {"NXDOMAIN": "SMTPSEND.DNS.NonExistentDomain; nonexistent domain",
-                  "SERVFAIL": "SMTPSEND.DNS.ServerFailure; the DNS server failed to answer",
-                  "TIMEOUT": "SMTPSEND.DNS.Timeout; no DNS server answered in time",
-                  "NODATA": "SMTPSEND.DNS.NoData; the name has no address records"}.get(rcode, rcode)
-        return Outcome(False, codes.DNS_QUERY_FAILED, f"DNS query failed. The error was: {reason}", name, None,
-                       spec.port, elapsed)
-    last: Outcome | None = None
-    for host, ip in route.endpoints:
-        outcome = _try_endpoint(spec, world, host, ip, now + elapsed, say)
-        elapsed += outcome.elapsed
-        last = outcome
-        if outcome.ok or outcome.code not in (codes.CONNECTION_TIMED_OUT, codes.CONNECTION_REFUSED,
-                                              codes.CANNOT_CONNECT) or outcome.permanent:
-            break
-    assert last is not None
-    return Outcome(last.ok, last.code, last.detail, last.server_name, last.ip, last.port, elapsed, last.server,
-                   last.tls, last.permanent)
-
-
-def _try_endpoint(spec: SessionSpec, world: World, host: str, ip: str, now: float,
-                  say: Callable[[str], None] | None) -> Outcome:
-    port = spec.port
-
-    def fail(code: str, detail: str, after: float, permanent: bool = False) -> Outcome:
-        if say:
-            say(f"<** {detail}")
-        return Outcome(False, code, detail, host, ip, port, after, permanent=permanent)
-
-    if say:
-        say(f"=== Trying {host}:{port}...")
-    server = world.server_at(ip, port)
-    firing = {f.kind: f for f in world.firing(ip, now)} if server is not None else {}
-    if server is None or "connect_timeout" in firing:
-        return fail(codes.CONNECTION_TIMED_OUT, "Socket error code 10060 (no answer to the connection request)",
-                    CONNECT_TIMEOUT)
-    if "connection_refused" in firing:
-        return fail(codes.CONNECTION_REFUSED, "Socket error code 10061 (connection actively refused)",
-                    REFUSED_AFTER)
-    if say:
-        say(f"=== Connected to {ip}.")
-
-    # Greeting (RFC 5321 section 4.2: 220 ready, 421 not available, 554 no service).
-    closed = firing.get("connection_closed")
-    if closed is not None and closed.stage == "banner":
-        return fail(codes.CLOSED_ABRUPTLY, "The connection was closed before the server's greeting",
-                    TLS_FAILURE_AFTER)
-    reply = _SERVICE_UNAVAILABLE if "service_unavailable" in firing else _stage_reply(server, firing, "banner")
-    if reply is not None:
-        if say:
-            say(f"<-  {reply}")
-        return fail(_pre_session_code(reply), reply, TLS_FAILURE_AFTER)
-    hostname = server.config.hostname
-    if say:
-        say(f"<-  220 {hostname} Microsoft ESMTP MAIL Service ready")
-        say(f"->  EHLO {SERVICE_HOSTNAME}")
-
-    # EHLO (RFC 5321 section 4.1.1.1); STARTTLS advertised per RFC 3207 section 4.
-    if closed is not None and closed.stage == "ehlo":
-        return fail(codes.CLOSED_ABRUPTLY, "The connection was closed after EHLO", TLS_FAILURE_AFTER)
-    reply = _stage_reply(server, firing, "ehlo")
-    if reply is not None:
-        if say:
-            say(f"<-  {reply}")
-        return fail(_pre_session_code(reply), reply, TLS_FAILURE_AFTER)
-    offered = server.config.starttls and "tls_not_offered" not in firing
-    if say:
-        say(f"<-  250-{hostname} Hello" + ("\n<-  250-STARTTLS" if offered else "") + "\n<-  250 SIZE 157286400")
-    required = spec.tls in TLS_REQUIRED
-    tls = False
-    if not offered:
-        if required:
-            return fail(codes.CANNOT_CONNECT, "STARTTLS is required to send mail, but the server does not offer it",
-                        TLS_FAILURE_AFTER)
-    else:
-        if say:
-            say("->  STARTTLS")
-        reply = _stage_reply(server, firing, "starttls")
-        if reply is not None and (reply.startswith("5") or required):
-            if say:
-                say(f"<-  {reply}")
-            return fail(codes.CANNOT_CONNECT, reply, TLS_FAILURE_AFTER)
-        if reply is not None:
-            if say:
-                say(f"<-  {reply}")
-                say("*** STARTTLS refused for now; opportunistic TLS goes on in plain text")
-        elif "tls_handshake_failure" in firing:
-            if required:
-                if say:
-                    say("<-  220 2.0.0 SMTP server ready")
-                return fail(codes.CANNOT_CONNECT, "TLS negotiation failed with the destination server",
-                            TLS_FAILURE_AFTER)
-            if say:
-                say("*** TLS handshake failed; opportunistic TLS falls back to plain text")
+    session = Session(spec.hosts, spec.use_mx, spec.port, spec.tls, spec.tls_domain, SERVICE_HOSTNAME, say)
+    peer = _Peer(world, now)
+    while True:
+        act = session.next_action()
+        kind = type(act)
+        if kind is Send or kind is Receive:
+            peer.answer(session, act.stage)  # type: ignore[union-attr]
+        elif kind is Connect:
+            peer.connect(session, act)  # type: ignore[arg-type]
+        elif kind is StartTls:
+            peer.handshake(session)
+        elif kind is Resolve:
+            route = world.resolver.resolve_route(spec.hosts, spec.use_mx, now, lambda n: world.dns_fault(n, now))
+            peer.elapsed = route.elapsed
+            session.routed(route.endpoints, _route_failures(route) if route.failures else ())
         else:
-            tls = True
-            if say:
-                say("<-  220 2.0.0 SMTP server ready")
-                say("=== TLS started")
-            forced = next((k for k in ("certificate_untrusted", "certificate_expired", "certificate_name_mismatch")
-                           if k in firing), None)
-            problem = certificate_problem(server.certificate, spec.tls, spec.tls_domain, now, forced)
-            if problem is not None:
-                return fail(codes.CERTIFICATE_FAILED, f"TLS certificate validation failed: {problem}",
-                            TLS_FAILURE_AFTER)
-    return Outcome(True, None, "", host, ip, port, 0.0, server=server, tls=tls)
+            return _outcome(session, peer, kind is Ready)
 
 
-def _stage_reply(server: ServerState, firing: dict[str, Fault], stage: str) -> str | None:
-    fault = firing.get("smtp_reply")
-    if fault is not None and fault.stage == stage:
-        return fault.reply
-    return server.reply_for(stage)
-
-
-def _pre_session_code(reply: str) -> str:
-    """The code of an error reply before the session is established (greeting, EHLO): a 5xx or 421 is
-    450 4.4.317, retried until expiry (SPEC 1.2, 2026-12); any other 4xx is the server's own reply code."""
-    if reply.startswith("5") or reply.startswith("421"):
-        return codes.CANNOT_CONNECT
-    return _reply_code(reply)
+def _outcome(session: Session, peer: _Peer, ok: bool) -> Outcome:
+    v = session.verdict
+    assert v is not None
+    if ok:
+        return Outcome(True, None, "", v.host, v.ip, v.port, peer.elapsed, peer.server, v.tls)
+    stage = v.stage.value if v.stage is not None else None
+    ip = v.ip if v.stage is not Stage.DNS else None
+    return Outcome(False, v.code, v.detail, v.host, ip, v.port, peer.elapsed + peer.cost, None, v.tls,
+                   stage=stage)
 
 
 def send_message(server: ServerState, firing: Sequence[Fault], sender: str, recipients: Sequence[str],
@@ -248,51 +242,32 @@ def send_message(server: ServerState, firing: Sequence[Fault], sender: str, reci
     A 4xx at any stage defers the message (RFC 5321 section 4.2.5), a 5xx fails it, a dropped connection
     loses the session (450 4.4.318); unknown recipients get 550 5.1.10 while the others go through.
     """
-    by_kind = {f.kind: f for f in firing}
-
-    def reply_at(stage: str) -> str | None:
-        fault = by_kind.get("smtp_reply")
-        if fault is not None and fault.stage == stage:
-            return fault.reply
-        return server.reply_for(stage)
-
-    def result(stage: str, reply: str, rejected_invalid: bool = False) -> MessageResult:
-        if say:
-            say(f"<** {reply}")
-        kind = FAILED if reply.startswith("5") else DEFERRED
-        return MessageResult(kind, reply, _reply_code(reply), stage, rejected_invalid)
-
-    if say:
-        say(f"->  MAIL FROM:<{sender}>")
-    reply = reply_at("mail")
-    if reply is not None:
-        return result("mail", reply)
-    if say:
-        say("<-  250 2.1.0 Sender OK")
-    reply = reply_at("rcpt")
-    for i, rcpt in enumerate(recipients):
-        if say:
-            say(f"->  RCPT TO:<{rcpt}>")
-            if reply is None:
-                say("<-  550 5.1.10 Recipient not found" if i < invalid else "<-  250 2.1.5 Recipient OK")
-    if reply is not None:
-        return result("rcpt", reply)
-    if invalid >= len(recipients):
-        return MessageResult(FAILED, codes.RECIPIENT_NOT_FOUND, "550 5.1.10", "rcpt", True)
-    if say:
-        say("->  DATA")
-    closed = by_kind.get("connection_closed")
-    if closed is not None and closed.stage == "data":
-        if say:
-            say("<** The connection was closed during DATA")
-        return MessageResult(DROPPED, "The connection was closed while the message was being sent",
-                             codes.CLOSED_ABRUPTLY, "data", True)
-    reply = reply_at("data")
-    if reply is not None:
-        return result("data", reply, True)
-    if say:
-        say("<-  250 2.6.0 Queued mail for delivery")
-    return MessageResult(DELIVERED)
+    by_kind = firing_by_kind(firing)
+    rcpt_fault = reply_at(server, by_kind, "rcpt")
+    t = Transaction(sender, recipients, "", say)
+    rcpt = 0
+    while t.result is None:
+        act = t.next_action()
+        if act.content:
+            closed = by_kind.get("connection_closed")
+            if closed is not None and closed.stage == "data":
+                t.lost()
+                continue
+            text = reply_at(server, by_kind, "data")
+            t.received(parsed(text) if text is not None else _QUEUED)
+        elif act.stage is Stage.RCPT:
+            t.received(parsed(rcpt_fault) if rcpt_fault is not None
+                       else _UNKNOWN_RECIPIENT if rcpt < invalid else _RECIPIENT_OK)
+            rcpt += 1
+        elif act.stage is Stage.MAIL:
+            text = reply_at(server, by_kind, "mail")
+            t.received(parsed(text) if text is not None else _SENDER_OK)
+        else:
+            t.received(_START_INPUT)
+    result = t.result
+    if result.stage == "mail" or (result.stage == "rcpt" and rcpt_fault is not None):
+        return replace(result, rejected_invalid=False)
+    return result
 
 
 def message_stage_faults(server: ServerState, firing: Sequence[Fault]) -> bool:

@@ -48,6 +48,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
+    return int(text)
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text.rstrip("%"))
@@ -113,6 +119,14 @@ def _parser() -> _Parser:
 
     sub.add_parser("list", help="list the bundled scenarios")
 
+    con = sub.add_parser("console", help="the training console: play a scenario in the browser, act, debrief")
+    con.add_argument("scenario", nargs="?", help="preselect this scenario (a file or a bundled name)")
+    con.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1; any other needs the printed access token)")
+    con.add_argument("--port", type=_port, default=8025, help="port (default 8025; 0 picks a free one)")
+    con.add_argument("--exercise", action="store_true", help="exercise mode by default: the story is hidden")
+    con.add_argument("--open", action="store_true", help="open the console in a web browser")
+
     exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
     exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
     _add_lab_parser(sub)
@@ -142,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
-                "explain": _explain, "lab": _lab}[args.command](args)
+                "explain": _explain, "lab": _lab, "console": _console}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -350,6 +364,14 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {sc.name}")
         if first != ".":
             print(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder=' ...')}")
+    return EXIT_OK
+
+
+def _console(args: argparse.Namespace) -> int:
+    from .console.server import serve, settings_for
+
+    settings = settings_for(args.scenario, args.host, args.exercise)
+    serve(settings, args.host, args.port, args.open, lambda line: print(line, flush=True))
     return EXIT_OK
 
 

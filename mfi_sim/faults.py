@@ -5,9 +5,15 @@ import math
 import random
 from dataclasses import dataclass
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from .scenario.schema import Fault
 
-__all__ = ["FaultSchedule", "ScheduledFault"]
+if TYPE_CHECKING:
+    from .world.servers import ServerState
+
+__all__ = ["FaultSchedule", "ScheduledFault", "firing_by_kind", "reply_at"]
 
 
 @dataclass(slots=True)
@@ -55,3 +61,17 @@ class FaultSchedule:
             return False
         sf.end = max(now, sf.start)
         return True
+
+
+def firing_by_kind(firing: Sequence[Fault]) -> dict[str, Fault]:
+    """The faults firing for one attempt, by kind (the last of a kind wins, as scenario order goes)."""
+    return {f.kind: f for f in firing}
+
+
+def reply_at(server: ServerState, firing: Mapping[str, Fault], stage: str) -> str | None:
+    """The error reply the destination gives at `stage`: an injected `smtp_reply` there, else the reply the
+    server is configured to give there, else None."""
+    fault = firing.get("smtp_reply")
+    if fault is not None and fault.stage == stage:
+        return fault.reply
+    return server.reply_for(stage)

@@ -14,7 +14,7 @@ from ..units import parse_instant, parse_rate, parse_size
 from . import schema as s
 from .files import bundled_names, bundled_path, load_scenario, resolve_path
 from .fields import allowed
-from .reader import Context, Reader, describe
+from .reader import MISSING, Context, Reader, describe
 
 __all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
            "bundled_path", "resolve_path"]
@@ -32,6 +32,18 @@ def _is_ip(text: str) -> bool:
 
 def _host(name: str) -> str:
     return name.strip().lower().rstrip(".")
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _smart_hosts(r: Reader, key: str, default: Any = MISSING) -> tuple[str, ...]:
+    """Smart hosts: each an IP address or a host name (RFC 1123 letters, digits, hyphens and dots)."""
+    hosts = tuple(_host(h) for h in r.strings(key, default))
+    for h in hosts:
+        if not (_is_ip(h) or _HOSTNAME.match(h)):
+            raise r.error(key, f"{h[:60]!r} is not a host name or an IP address")
+    return hosts
 
 
 # ---------------------------------------------------------------------------------------------- sections
@@ -71,7 +83,7 @@ def _tenant(r: Reader) -> s.Tenant:
 def _connector(r: Reader) -> s.Connector:
     name = r.text("name")
     use_mx = r.boolean("use_mx", False)
-    hosts = r.strings("smart_hosts", ())
+    hosts = _smart_hosts(r, "smart_hosts", ())
     if use_mx and hosts:
         raise r.error("smart_hosts", "give either smart_hosts or use_mx = true, not both")
     if not use_mx and not hosts:
@@ -86,7 +98,7 @@ def _connector(r: Reader) -> s.Connector:
         raise r.error("tls_domain", "DomainValidation needs tls_domain")
     if tls != "DomainValidation" and tls_domain:
         raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
-    c = s.Connector(name=name, smart_hosts=tuple(_host(h) for h in hosts), use_mx=use_mx,
+    c = s.Connector(name=name, smart_hosts=hosts, use_mx=use_mx,
                     port=r.integer("port", 25, 1, 65535), recipient_domains=tuple(_host(d) for d in domains),
                     tls=tls, tls_domain=_host(tls_domain) if tls_domain else None,
                     max_connections=r.integer("max_connections", 20, 1, 10000),
@@ -229,7 +241,7 @@ def _action_fields(r: Reader, start: datetime, do: str) -> s.Action:
         a = s.Action(at=at, do=do, connector=r.text("connector"))
     elif do == "set_smart_hosts":
         a = s.Action(at=at, do=do, connector=r.text("connector"),
-                     smart_hosts=tuple(_host(h) for h in r.strings("smart_hosts")))
+                     smart_hosts=_smart_hosts(r, "smart_hosts"))
     elif do == "set_dns_record":
         rdtype = r.choice("type", ("A", "MX", "CNAME"))
         a = s.Action(at=at, do=do, name=_host(r.text("name")), type=rdtype, value=r.text("value"),

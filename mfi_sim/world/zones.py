@@ -171,6 +171,13 @@ class Zones:
                              f"{name_text(owner)}: {one_line(exc)}") from None
         zone.replace_rdataset(owner, dns.rdataset.from_rdata(ttl, rdata))
 
+    def records(self, types: Sequence[str] = ("A", "MX", "CNAME")) -> list[tuple[str, str, int, str]]:
+        """(name, type, TTL, value) of every record of those types as the zones hold them now, for display."""
+        wanted = {rdtype_of(t) for t in types}
+        return [(name_text(name), dns.rdatatype.to_text(rdataset.rdtype), rdataset.ttl, rdata.to_text())
+                for zone in self._zones for name, node in sorted(zone.nodes.items())
+                for rdataset in node.rdatasets if rdataset.rdtype in wanted for rdata in rdataset]
+
     def zone_for(self, name: dns.name.Name) -> dns.zone.Zone | None:
         """The zone with the most specific origin containing ``name``, if any."""
         for zone in self._zones:
