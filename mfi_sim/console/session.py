@@ -119,9 +119,8 @@ class Session:
             reason = checked
         else:
             action, table = checked
-            before = len(self.engine.taken)
             reason = self.engine.act(action)
-            if len(self.engine.taken) > before:   # taken, accepted or refused by the service (then recorded)
+            if reason is None:
                 self.tables.append(table)
         if reason is not None:
             what = fields.get("do", "?") if isinstance(fields, dict) else "?"
