@@ -16,8 +16,8 @@ from . import codes
 from .faults import firing_by_kind, reply_at
 from .reply import Reply
 from .scenario.schema import Certificate, Fault
-from .smtp_client import (DEFERRED, DELIVERED, DROPPED, FAILED, Connect, MessageResult, Ready, Receive, Resolve,
-                          Send, Session, StartTls, Transaction)
+from .smtp_client import (DEFERRED, DELIVERED, DROPPED, FAILED, SERVICE_HOSTNAME, Connect, MessageResult, Ready,
+                          Receive, Resolve, Send, Session, SessionSpec, StartTls, Transaction)
 from .smtp_rules import Failure, Stage
 from .world.dns import Lookup, Route, ZoneResolver
 from .world.servers import ServerState
@@ -26,8 +26,6 @@ __all__ = ["Outcome", "MessageResult", "World", "open_session", "send_message", 
            "REFUSED_AFTER", "TLS_FAILURE_AFTER", "SERVICE_HOSTNAME", "SessionSpec", "DELIVERED", "DEFERRED", "FAILED",
            "DROPPED", "message_stage_faults"]
 
-#: The name the simulated service uses in EHLO and as Reporting-MTA (a reserved example name, RFC 2606).
-SERVICE_HOSTNAME = "outbound.protection.mfi-sim.example"
 #: Seconds before an unanswered TCP SYN is given up (the attempt's cost when the connection times out).
 CONNECT_TIMEOUT = 30.0
 #: Seconds until a refused connection (RST) is known: about one round trip.
@@ -48,17 +46,6 @@ class World(Protocol):
     def firing(self, target: str, now: float) -> Sequence[Fault]: ...
 
     def dns_fault(self, name: str, now: float) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSpec:
-    """The connector settings an attempt needs (its current smart hosts may differ from the scenario's)."""
-
-    hosts: tuple[str, ...]
-    use_mx: bool
-    port: int
-    tls: str
-    tls_domain: str | None
 
 
 @dataclass(frozen=True, slots=True)

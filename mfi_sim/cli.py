@@ -92,6 +92,13 @@ def _parser() -> _Parser:
     tst.add_argument("scenarios", nargs="+")
     tst.add_argument("--junit", metavar="PATH", help="also write JUnit XML")
     tst.add_argument("--run", metavar="REGEX", help="only tests whose name matches")
+    tst.add_argument("--allow-empty", action="store_true",
+                     help="a file with no [[tests]], or a --run that selects nothing, is not an error")
+    seeds = tst.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="override every scenario's seed")
+    seeds.add_argument("--seeds", type=_positive_int, metavar="N",
+                       help="run each file with N seeds derived from its own; a test whose verdict differs "
+                            "between seeds is reported as flaky")
 
     sw = sub.add_parser("sweep", help="what-if grid with replications and confidence intervals")
     sw.add_argument("scenario")
@@ -130,6 +137,7 @@ def _parser() -> _Parser:
     exp = sub.add_parser("explain", help="what an error code means, its likely causes and fixes")
     exp.add_argument("code", nargs="?", help='e.g. "450 4.4.316" or 4.4.316; all codes when omitted')
     _add_lab_parser(sub)
+    _add_probe_parser(sub)
     return p
 
 
@@ -152,11 +160,85 @@ def _add_lab_parser(sub: Any) -> None:
                      help="write a JSON map (DNS, servers, CA file) once everything listens; removed at exit")
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds ("10", "2.5") or a duration ("30s", "1m")."""
+    try:
+        return float(text)
+    except ValueError:
+        return _duration(text)
+
+
+def _add_probe_parser(sub: Any) -> None:
+    pr = sub.add_parser("probe", help="validate a connector against a real server, as the service does")
+    pr.add_argument("--scenario", metavar="FILE", help="take the connector's settings from this scenario")
+    pr.add_argument("--connector", metavar="NAME", help="the connector's name in --scenario")
+    pr.add_argument("--smart-host", nargs="+", metavar="H", help="smart host names or addresses, tried in order")
+    pr.add_argument("--use-mx", action="store_true", help="route by the MX records of --domain")
+    pr.add_argument("--domain", metavar="D", help="recipient domain whose MX hosts to try (with --use-mx)")
+    pr.add_argument("--port", type=_positive_int, help="TCP port (default 25, or the connector's)")
+    pr.add_argument("--tls", choices=("None", "EncryptionOnly", "CertificateValidation", "DomainValidation"),
+                    help="the connector's TLS setting (default None, or the connector's)")
+    pr.add_argument("--tls-domain", metavar="D", help="the name the certificate must match (DomainValidation)")
+    pr.add_argument("--nameserver", metavar="IP[:PORT]", help="DNS server to ask (default: the system's)")
+    pr.add_argument("--ca-file", metavar="PEM", help="trusted CA certificates for validation (default: the system's)")
+    pr.add_argument("--recipient", nargs="+", metavar="ADDR", help="also send a small test message to these")
+    pr.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="seconds per step (default 30)")
+    pr.add_argument("--json", metavar="PATH", help="write the result as JSON")
+
+
+def _probe_spec(args: argparse.Namespace) -> tuple[Any, str]:
+    """The session to probe and the test message's sender, from exactly one of the three ways to name it."""
+    from .probe import spec_from_connector
+    from .smtp_client import SERVICE_HOSTNAME, SessionSpec
+
+    ways = [args.scenario is not None, args.smart_host is not None, args.use_mx]
+    if sum(ways) != 1:
+        raise OptionError("probe: give exactly one of --scenario FILE --connector NAME, --smart-host H..., "
+                          "or --use-mx --domain D")
+    if args.scenario is not None:
+        from .scenario import load_scenario
+
+        if not args.connector:
+            raise OptionError("--scenario needs --connector NAME")
+        scenario = load_scenario(args.scenario)
+        spec = spec_from_connector(scenario, args.connector, args.port, args.tls, args.tls_domain)
+        return spec, f"mfi-sim-probe@{scenario.tenant.domain}"
+    if args.use_mx and not args.domain:
+        raise OptionError("--use-mx needs --domain D")
+    hosts = tuple(args.smart_host) if args.smart_host is not None else (args.domain,)
+    spec = SessionSpec(hosts, bool(args.use_mx), args.port or 25, args.tls or "None", args.tls_domain)
+    return spec, f"mfi-sim-probe@{SERVICE_HOSTNAME}"
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from .output.atomic import write_atomic
+    from .probe import options_of, report_json, report_of, report_text, test_message
+    from .wire_driver import deliver
+
+    spec, sender = _probe_spec(args)
+    if spec.tls == "DomainValidation" and not spec.tls_domain:
+        raise OptionError("--tls DomainValidation needs --tls-domain D")
+    if args.ca_file is not None and not Path(args.ca_file).is_file():
+        raise OptionError(f"--ca-file: {args.ca_file}: no such file")
+    if args.json is not None and Path(args.json).is_dir():
+        raise OptionError(f"--json: {args.json} is a directory")
+    for rcpt in args.recipient or ():
+        if "@" not in rcpt.strip("@") or any(c.isspace() or c in "<>" for c in rcpt):
+            raise OptionError(f"--recipient: expected an address such as user@example.com, got {rcpt!r}")
+    options = options_of(args.timeout, args.nameserver, args.ca_file)
+    message = test_message(sender, tuple(args.recipient)) if args.recipient else None
+    report = report_of(deliver(spec, options, message))
+    if args.json is not None:
+        write_atomic(args.json, report_json(report))
+    print(report_text(report), end="")
+    return EXIT_OK if report.ok else EXIT_TEST_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
-                "explain": _explain, "lab": _lab, "console": _console}[args.command](args)
+                "explain": _explain, "lab": _lab, "console": _console, "probe": _probe}[args.command](args)
     except (ScenarioError, OptionError) as exc:
         print(f"mfi-sim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -185,6 +267,7 @@ def _run(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    _note_cut_short(scenario, args.duration)
     for option in ("report", "trace", "queue_snapshots", "metrics", "promtool_series", "json", "events"):
         path = getattr(args, option)
         if path is not None and Path(path).is_dir():
@@ -250,6 +333,14 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _note_cut_short(scenario: Any, duration: float | None) -> None:
+    """Says on stderr what a --duration shorter than the scenario leaves out (faults, actions, tests)."""
+    if duration is not None:
+        from .testing import cut_short
+        for line in cut_short(scenario, duration):
+            print(f"mfi-sim: note: {line}", file=sys.stderr)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     import os
 
@@ -309,33 +400,67 @@ def _progress(what: str) -> Callable[[int, int], None]:
 
 
 def _test(args: argparse.Namespace) -> int:
+    """Loads and runs every file (a bad file is an error for that file only); exit code is the worst seen."""
     import re
 
     from .output.atomic import write_atomic
-    from .scenario import load_scenario
-    from .testing import junit_xml, run_tests
+    from .testing import junit_xml, load_error
 
     if args.run:
         try:
             re.compile(args.run)
         except re.error as exc:
             raise OptionError(f"--run: not a regular expression: {exc}") from None
-    scenarios = [load_scenario(ref) for ref in args.scenarios]
     outcomes = []
-    for sc in scenarios:
-        results = run_tests(sc, args.run)
-        if not results:
-            print(f"{sc.source}: no tests" + (" selected" if args.run else ""))
-        for o in results:
-            print(f"{'PASS' if o.passed else 'FAIL'}  {sc.source}: {o.name} - {o.summary}")
-            for line in o.diff:
-                print(f"        {line}")
+    empty = chosen = 0
+    for ref in args.scenarios:
+        try:
+            results, count = _test_file(ref, args)
+        except ScenarioError as exc:
+            print(f"mfi-sim: error: {exc}", file=sys.stderr)
+            outcomes.append(load_error(ref, str(exc)))
+            continue
+        empty += count is None
+        chosen += count or 0
         outcomes.extend(results)
-    failed = sum(not o.passed for o in outcomes)
-    print(f"{len(outcomes) - failed} passed, {failed} failed")
+    nothing = bool(args.run) and not chosen and not args.allow_empty
+    if nothing:
+        print(f"mfi-sim: error: --run {args.run!r} selects no test in {len(args.scenarios)} file(s) "
+              f"(--allow-empty to accept that)", file=sys.stderr)
+    tests = [o for o in outcomes if not o.error]
+    failed = sum(not o.passed for o in tests)
+    errors = len(outcomes) - len(tests) + (0 if args.allow_empty else empty)
+    print(f"{len(tests) - failed} passed, {failed} failed" + (f", {errors} error(s)" if errors else ""))
     if args.junit:
         write_atomic(args.junit, junit_xml(outcomes))
+    if errors or nothing:
+        return EXIT_BAD_INPUT
     return EXIT_TEST_FAILED if failed else EXIT_OK
+
+
+def _test_file(ref: str, args: argparse.Namespace) -> tuple[list[Any], int | None]:
+    """The outcomes of one file's selected tests, printed as they come, and how many tests were selected
+    (None: the file has no [[tests]] at all)."""
+    from .scenario import load_scenario
+    from .replications import replication_seeds
+    from .testing import run_seeds, run_tests, selected
+
+    sc = load_scenario(ref)
+    if not sc.tests:
+        if not args.allow_empty:
+            print(f"mfi-sim: error: {sc.source}: no [[tests]] tables, so nothing would be checked "
+                  f"(--allow-empty to accept that)", file=sys.stderr)
+        return [], None
+    count = len(selected(sc, args.run))
+    if args.seeds:
+        results = run_seeds(sc, replication_seeds(sc.seed, args.seeds), args.run)
+    else:
+        results = run_tests(sc, args.run, args.seed)
+    for o in results:
+        print(f"{o.verdict:<5} {sc.source}: {o.name} - {o.summary}")
+        for line in o.diff:
+            print(f"        {line}")
+    return results, count
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from .actions import PROPAGATION_RANGE, ActionRecord
 from .alerts import AlertBook
 from .faults import FaultSchedule, ScheduledFault
 from .queue import ConnectorQueue
-from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, TraceSink
+from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
 from .retry import get_policy
 from .scenario.schema import Action, Fault, Scenario
 from .traffic import ArrivalFeed, MergedFeed
@@ -57,6 +57,8 @@ class Result:
     """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
     actions: list[ActionRecord] = field(default_factory=list)
     """Every admin action taken, accepted or refused, in the order taken."""
+    tallies: dict[float, list[Tally]] = field(default_factory=dict)
+    """Per connector at each observed instant: NDRs by status and latency so far (for metric tests)."""
 
     def figures(self) -> dict[str, Any]:
         """The run's figures as one flat record (the keys of a sweep row; see mfi_sim.figures)."""
@@ -112,6 +114,7 @@ class Engine:
         self.progress = progress
         self.observe_at = tuple(sorted(set(t for t in observe_at if 0 <= t <= self.duration)))
         self.observations: dict[float, list[QueueSnapshot]] = {}
+        self.tallies: dict[float, list[Tally]] = {}
         self.result: Result | None = None      # set when a step-by-step run reaches its duration
         self.taken: list[Action] = []          # actions taken step by step (act), at their instants
         self.action_log: list[ActionRecord] = []   # every action taken, accepted or refused (actions.take)
@@ -161,7 +164,19 @@ class Engine:
         for t in self.observe_at:
             yield self.env.timeout(t - self.env.now)
             self.sync()
-            self.observations[t] = self.snapshot()
+            self.observe()
+
+    def observe(self) -> None:
+        """Keeps the queues' snapshot and tallies at this instant for the tests that look at it."""
+        t = self.env.now
+        self.observations[t] = self.snapshot()
+        tallies = []
+        for q in self.queues:
+            q.flush_latency()
+            latency = LatencyHistogram()
+            latency.merge(q.latency)
+            tallies.append(Tally(q.name, dict(q.counters.ndr_by_status), latency))
+        self.tallies[t] = tallies
 
     def _note_drained(self, snaps: list[QueueSnapshot]) -> None:
         """Timeline: a queue that was in Retry has caught up (nothing waiting longer than a minute)."""
@@ -266,12 +281,11 @@ class Engine:
             q.flush_latency()
             latency.merge(q.latency)
         if self.duration in self.observe_at:
-            self.observations[self.duration] = self.snapshot()
+            self.observe()
         windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.duration)) for sf in self.faults.faults
                    if sf.start < self.duration]
         return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
-                      self.alerts, self.observations, windows, list(self.action_log))
-
+                      self.alerts, self.observations, windows, list(self.action_log), self.tallies)
 
     # ------------------------------------------------------------------------------------------ step by step
     # The console plays a scenario in steps: start(), then advance() and act() in any order. Actions go through

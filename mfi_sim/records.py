@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "TeeSink", "NdrRecord", "QueueSnapshot", "TimelineEntry",
-           "Recorder"]
+__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "TeeSink", "NdrRecord",
+           "QueueSnapshot", "Tally", "TimelineEntry", "Recorder"]
 
 
 @dataclass(slots=True)
@@ -198,6 +198,16 @@ class QueueSnapshot:
     rejected: int
     expired: int
     attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What a metric test reads of one connector at an instant besides its snapshot: NDRs by status and the
+    latency of the messages delivered so far (copies, taken only at a test's eval_time)."""
+
+    connector: str
+    ndr_by_status: dict[str, int]
+    latency: LatencyHistogram
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,23 @@ from .smtp_rules import OPPORTUNISTIC, Effect, Failure, Stage, dns_failure, repl
 from .transaction import DELIVERED, DEFERRED, DROPPED, FAILED, MessageResult, Send, Transaction
 
 __all__ = ["Session", "Verdict", "Resolve", "Connect", "Receive", "Send", "StartTls", "Ready", "Done", "Action",
-           "Transaction", "MessageResult", "DELIVERED", "DEFERRED", "FAILED", "DROPPED", "Say"]
+           "Transaction", "MessageResult", "DELIVERED", "DEFERRED", "FAILED", "DROPPED", "Say", "SessionSpec", "SERVICE_HOSTNAME"]
 
 Say = Callable[[str], None]
+
+#: The name the service uses in EHLO and as Reporting-MTA (a reserved example name, RFC 2606).
+SERVICE_HOSTNAME = "outbound.protection.mfi-sim.example"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """The connector settings an attempt needs (its current smart hosts may differ from the scenario's)."""
+
+    hosts: tuple[str, ...]
+    use_mx: bool
+    port: int
+    tls: str
+    tls_domain: str | None
 
 
 @dataclass(frozen=True, slots=True)

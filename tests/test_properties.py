@@ -38,15 +38,16 @@ def scenarios(draw: st.DrawFn) -> str:
         p = draw(st.sampled_from([1.0, 1.0, 0.5, 0.1]))
         faults.append(f"[[faults]]\n{body}\nstart = \"{start}m\"\nduration = \"{length}m\"\nprobability = {p}\n")
     actions = []
+    hours = draw(st.integers(1, 14))   # actions fall inside the run (one after its end is a load error)
     if draw(st.booleans()):
         do = draw(st.sampled_from(["fix_now", "disable_connector", "enable_connector"]))
-        actions.append(f'[[actions]]\nat = "{draw(st.integers(0, 600))}m"\ndo = "{do}"\n'
+        actions.append(f'[[actions]]\nat = "{draw(st.integers(0, 60 * hours))}m"\ndo = "{do}"\n'
                        f'connector = "To on-premises"\n')
     if faults and draw(st.booleans()):
-        actions.append(f'[[actions]]\nat = "{draw(st.integers(0, 600))}m"\ndo = "clear_fault"\nfault = 0\n')
+        actions.append(f'[[actions]]\nat = "{draw(st.integers(0, 60 * hours))}m"\ndo = "clear_fault"\nfault = 0\n')
     retry = draw(st.sampled_from(['"exchange-online"', '"exchange-server"', '"postfix"', '"exim"', '["2m", "7m"]']))
     return scenario_text(
-        duration=f"{draw(st.integers(1, 14))}h",
+        duration=f"{hours}h",
         rate=f"{draw(st.integers(10, 1500))}/h",
         tenant=f'message_expiration = "{draw(st.integers(20, 600))}m"\nretry = {retry}\n'
                f'delay_notification = "{draw(st.sampled_from(["off", "30m", "2h"]))}"',

@@ -113,14 +113,22 @@ FIELDS: tuple[Field, ...] = (
     _F("alerts", "scope", "string", '"tenant"', "What the policy counts: `tenant` (all connectors together) or `connector` (each on its own)."),
     _F("alerts", "auto_resolve", "boolean", "false", "Resolve the policy alert as soon as its condition clears (otherwise it stays Active until `resolve_alert`)."),
     _F("tests", "name", "string", "test N", "Shown in the results."),
-    _F("tests", "eval_time", "duration", "required", "When to look."),
+    _F("tests", "eval_time", "duration", "required*", "When to look (*an alert test with only whole-run "
+       "expectations may leave it out)."),
     _F("tests", "alert", "string", "—", "A code, a policy name, or `insight` / `policy` (or give `metric`)."),
     _F("tests", "expect", "string", '"firing"', "`firing` or `not_firing`."),
     _F("tests", "match", "string", '"subset"', "`subset`, or `exact` to require every label."),
     _F("tests", "connector", "string", "—", "Restrict to one connector."),
-    _F("tests", "metric", "string", "—", "`queued`, `delivered`, `ndr`, `rejected`, `received` or `queue_status`."),
-    _F("tests", "value", "number or status", "required with metric", "Expected value."),
-    _F("tests", "tolerance", "number", "0", "Allowed difference for a metric."),
+    _F("tests", "raised_within", "two durations", "—", "The first matching alert was raised in this window, "
+       "e.g. `[\"3h\", \"3h10m\"]`."),
+    _F("tests", "resolved_within", "two durations", "—", "The first matching alert was resolved in this window."),
+    _F("tests", "count", "integer", "—", "How many alerts matched the selector and labels over the whole run."),
+    _F("tests", "notifications", "integer", "—", "How many admin notifications the matching alerts sent."),
+    _F("tests", "metric", "string", "—", "`queued`, `delivered`, `ndr`, `rejected`, `received`, `queue_status`, or "
+       "a latency percentile of delivered messages: `latency_p50`, `latency_p95`, `latency_p99`, `latency_max`."),
+    _F("tests", "value", "number, status or duration", "required with metric", "Expected value (a latency in "
+       "seconds or as a duration, `\"2h\"`)."),
+    _F("tests", "tolerance", "number or duration", "0", "Allowed difference for a metric."),
     _F("tests", "kind", "string", "—", "Alert field to match: `insight` or `policy`."),
     _F("tests", "policy", "string", "—", "Alert field to match: the policy name."),
     _F("tests", "code", "string", "—", "Alert field to match, e.g. `450 4.4.316`."),
@@ -134,7 +142,8 @@ FIELDS: tuple[Field, ...] = (
     _F("tests", "aged_messages", "integer", "—", "Alert field to match."),
     _F("tests", "last_error", "string", "—", "Alert field to match."),
     _F("tests", "id", "string", "—", "Alert field to match, e.g. `insight-1`."),
-    _F("tests", "status", "string", "—", "Alert field to match: `Active` or `Resolved` at `eval_time`."),
+    _F("tests", "status", "string", "—", "Alert field to match: `Active` or `Resolved` at `eval_time`. With "
+       "`metric = \"ndr\"`: count only NDRs with this RFC 3463 status, e.g. `5.4.316`."),
 )
 
 _BY_TABLE: dict[str, frozenset[str]] = {}

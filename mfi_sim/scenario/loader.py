@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ScenarioError
-from ..units import parse_instant, parse_rate, parse_size
+from ..units import format_duration, parse_instant, parse_rate, parse_size
 from . import schema as s
 from .files import bundled_names, bundled_path, load_scenario, resolve_path
 from .fields import allowed
+from .expectations import read_tests
 from .reader import MISSING, Context, Reader, describe
 
 __all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
@@ -205,7 +206,8 @@ def _fault(r: Reader) -> s.Fault:
     elif "end" in r.data:
         end = r.duration("end")
         if end <= start:
-            raise r.error("end", "must be later than start")
+            raise r.error("end", f"the fault ends ({format_duration(end)}) before it starts "
+                                 f"({format_duration(start)})")
     error = stage = reply = None
     if kind == "dns_failure":
         error = r.choice("error", s.DNS_ERRORS, "nxdomain")
@@ -220,7 +222,7 @@ def _fault(r: Reader) -> s.Fault:
     return f
 
 
-def _action(r: Reader, start: datetime) -> s.Action:
+def _action(r: Reader, start: datetime, duration: float) -> s.Action:
     """One [[actions]] entry; `after` (the propagation delay of one tenant configuration change) is checked
     here and set on the action its own fields built."""
     from ..actions import propagates
@@ -230,13 +232,15 @@ def _action(r: Reader, start: datetime) -> s.Action:
     if after is not None and not propagates(do):
         raise r.error("after", f"{do} takes effect at once: only tenant configuration changes (connectors, "
                                "smart hosts, accepted domains, Fix now) have a propagation delay")
-    a = _action_fields(r, start, do)
+    a = _action_fields(r, start, duration, do)
     r.done()
     return replace(a, after=after) if after is not None else a
 
 
-def _action_fields(r: Reader, start: datetime, do: str) -> s.Action:
+def _action_fields(r: Reader, start: datetime, duration: float, do: str) -> s.Action:
     at = r.duration("at")
+    if at > duration:   # an instant outside the run is a mistake, not a silent no-op (a fix that never happens)
+        raise r.error("at", f"{format_duration(at)} is after the end of the run ({format_duration(duration)})")
     if do in ("fix_now", "disable_connector", "enable_connector"):
         a = s.Action(at=at, do=do, connector=r.text("connector"))
     elif do == "set_smart_hosts":
@@ -279,43 +283,6 @@ def _alerts(r: Reader) -> s.AlertSettings:
                         auto_resolve=r.boolean("auto_resolve", False))
     r.done()
     return a
-
-
-_TEST_OWN = {"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance"}
-_ALERT_FIELDS = allowed("tests") - _TEST_OWN     # the alert fields a test may match, from the catalogue
-
-
-def _test(r: Reader, i: int) -> s.TestCase:
-    name = r.text("name", f"test {i + 1}")
-    eval_time = r.duration("eval_time")
-    alert = r.text("alert", None)
-    metric = r.choice("metric", s.METRICS, None)
-    if (alert is None) == (metric is None):
-        raise r.error("alert", "a test checks either an alert or a metric")
-    connector = r.text("connector", None)
-    if alert is not None:
-        expect = r.choice("expect", ("firing", "not_firing"), "firing")
-        match = r.choice("match", ("subset", "exact"), "subset")
-        labels = []
-        for key in sorted(k for k in r.data if k not in _TEST_OWN):
-            if key not in _ALERT_FIELDS:
-                raise r.error(key, f"unknown field (an alert test can match {', '.join(sorted(_ALERT_FIELDS))})")
-            labels.append((key, r.raw(key)))
-        if connector is not None:
-            labels.append(("connector", connector))
-        t = s.TestCase(name=name, eval_time=eval_time, alert=alert, expect=expect, match=match,
-                       labels=tuple(sorted(labels)), connector=connector)
-    else:
-        value = r.raw("value")
-        if metric == "queue_status":
-            if value not in ("Ready", "Active", "Retry", "Suspended"):
-                raise r.error("value", "queue_status is one of Ready, Active, Retry, Suspended")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise r.error("value", f"expected a number, got {describe(value)}")
-        t = s.TestCase(name=name, eval_time=eval_time, metric=metric, connector=connector, value=value,
-                       tolerance=r.number("tolerance", 0.0, 0.0))
-    r.done()
-    return t
 
 
 # ---------------------------------------------------------------------------------------------- top level
@@ -408,7 +375,7 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
         elif f.target not in addresses:
             raise ctx.error(f"faults[{i}].target", f"no [[servers]] entry has address {f.target!r}",
                             "faults", i, "target")
-    actions = tuple(sorted((_action(r, start) for r in top.tables("actions")), key=lambda a: a.at))
+    actions = tuple(sorted((_action(r, start, duration) for r in top.tables("actions")), key=lambda a: a.at))
     connector_names = {c.name for c in connectors}
     for i, a in enumerate(actions):
         if a.connector is not None and a.connector not in connector_names:
@@ -431,15 +398,12 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
                 raise ctx.error(f"actions[{i}].name", str(exc), "actions", i, "name") from None
 
     alerts = _alerts(top.sub("alerts"))
-    tests = tuple(_test(r, i) for i, r in enumerate(top.tables("tests")))
-    for i, case in enumerate(tests):
-        if case.connector is not None and case.connector not in connector_names:
-            raise ctx.error(f"tests[{i}].connector", f"no connector is called {case.connector!r}", "tests", i,
-                            "connector")
+    scenario = s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
+                          tenant=tenant, connectors=connectors, zones=tuple(zones), servers=servers,
+                          traffic=traffic, faults=faults, actions=actions, alerts=alerts, source=source)
+    scenario = replace(scenario, tests=read_tests(top, ctx, scenario))
     top.done()
-    return s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
-                      tenant=tenant, connectors=connectors, zones=tuple(zones), servers=servers, traffic=traffic,
-                      faults=faults, actions=actions, alerts=alerts, tests=tests, source=source)
+    return scenario
 
 
 def _check_record(a: s.Action) -> None:

@@ -15,7 +15,9 @@ REPLY_STAGES = ("banner", "ehlo", "starttls", "mail", "rcpt", "data")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
                 "renew_certificate", "clear_fault", "resolve_alert")
 ALERT_SCOPES = ("tenant", "connector")
-METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received")
+LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
+METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received") + LATENCY_METRICS
+QUEUE_STATUSES = ("Ready", "Active", "Retry", "Suspended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +118,10 @@ class AlertSettings:
 
 @dataclass(frozen=True, slots=True)
 class TestCase:
+    """One [[tests]] entry: an alert test (firing at eval_time, and/or over the whole run) or a metric test."""
+
     name: str
-    eval_time: float
+    eval_time: float | None
     alert: str | None = None
     expect: str = "firing"
     match: str = "subset"
@@ -126,6 +130,11 @@ class TestCase:
     connector: str | None = None
     value: object = None
     tolerance: float = 0.0
+    raised_within: tuple[float, float] | None = None     # the first matching alert was raised in [low, high]
+    resolved_within: tuple[float, float] | None = None   # ... and resolved in [low, high]
+    count: int | None = None                             # alerts matching over the whole run
+    notifications: int | None = None                     # notifications sent for the matching alerts
+    status: str | None = None                            # metric "ndr": only NDRs with this RFC 3463 status
 
     __test__ = False  # not a pytest class
 
