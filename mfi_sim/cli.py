@@ -267,6 +267,7 @@ def _run(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    _warn_limits(scenario)
     _note_cut_short(scenario, args.duration)
     for option in ("report", "trace", "queue_snapshots", "metrics", "promtool_series", "json", "events"):
         path = getattr(args, option)
@@ -331,6 +332,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"\nTranscript on '{q.name}'")
             print("\n".join(q.transcript) if q.transcript else "  (no such attempt in this run)")
     return EXIT_OK
+
+
+def _warn_limits(scenario: Any) -> None:
+    """Says on stderr where a scenario goes beyond the service's own limits (it still runs)."""
+    from .scenario.limits import limit_warnings
+    for line in limit_warnings(scenario):
+        print(f"mfi-sim: warning: {line}", file=sys.stderr)
 
 
 def _note_cut_short(scenario: Any, duration: float | None) -> None:
@@ -446,6 +454,7 @@ def _test_file(ref: str, args: argparse.Namespace) -> tuple[list[Any], int | Non
     from .testing import run_seeds, run_tests, selected
 
     sc = load_scenario(ref)
+    _warn_limits(sc)
     if not sc.tests:
         if not args.allow_empty:
             print(f"mfi-sim: error: {sc.source}: no [[tests]] tables, so nothing would be checked "
@@ -474,6 +483,7 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"mfi-sim: error: {exc}", file=sys.stderr)
             bad += 1
             continue
+        _warn_limits(sc)
         print(f"{ref}: ok ({sc.name})")
     return EXIT_BAD_INPUT if bad else EXIT_OK
 

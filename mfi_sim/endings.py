@@ -10,10 +10,12 @@ from . import codes
 from .attempt import Outcome
 from .messages import DONE, INVALID_GONE, QUEUED, MessageStore
 from .records import ConnectorCounters, LatencyHistogram, NdrRecord, Recorder, TraceSink
+from .retry import RetryPolicy
 
 __all__ = ["Endings"]
 
 INF = float("inf")
+NOT_FOUND = codes.RECIPIENT_NOT_FOUND_STATUS
 
 
 class Endings:
@@ -30,6 +32,7 @@ class Endings:
     rcpts: list[int]
     expiration: float
     delay_notice: float | None
+    policy: RetryPolicy
     last: Outcome | None
     last_error_time: float | None
     failures: int
@@ -79,8 +82,11 @@ class Endings:
         first, n = self._remaining(number)
         failing = self.failures > 0 or self.pending_fail < INF or self.retry_at is not None
         last = self.last if failing else None
-        reply = codes.expiry_reply(last.code if last else None)
-        status = codes.status_of(reply, "4.4.7")
+        seen = self.last     # the last reply on record, for an expiry with no connection-level reason
+        last_reply = None if seen is None else seen.last_error if seen.code in codes.CATALOGUE else seen.detail
+        reply = codes.expiry_reply(last.code if last else None, last.detail if last else None, last_reply,
+                                   self.policy.name)
+        status = codes.status_of(reply, "5.4.300")
         self.expired += n - first
         if not self._first_expiry_noted:
             self._first_expiry_noted = True
@@ -101,14 +107,14 @@ class Endings:
         """Recipients the destination does not know: 550 5.1.10, NDR at once."""
         c = self.counters
         c.ndr += inv
-        c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + inv
+        c.ndr_by_status[NOT_FOUND] = c.ndr_by_status.get(NOT_FOUND, 0) + inv
         c.times.add_ndr(t - self.store.arrival[number], inv)
         if self.trace is not None:
             for i in range(inv):
                 self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
         if self.on_ndr is not None:
             self.on_ndr(NdrRecord(t, self.index, number,
-                                  tuple((i, "5.1.10", codes.RECIPIENT_NOT_FOUND) for i in range(inv)),
+                                  tuple((i, NOT_FOUND, codes.RECIPIENT_NOT_FOUND) for i in range(inv)),
                                   outcome.server_name if outcome else None, t))
 
     def _bounce(self, number: int, first: int, n: int, t: float, status: str, reply: str,
@@ -162,23 +168,23 @@ class Endings:
         if bad:
             if at_arrival:
                 c.rejected += bad
-                reply = "550 5.1.10 Recipient rejected at once: not found in the directory"
+                reply = codes.RECIPIENT_REJECTED
                 if self.trace is not None:
                     for i in range(first, inv):
                         self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
                 if self.on_ndr is not None:
                     self.on_ndr(NdrRecord(t, self.index, number,
-                                          tuple((i, "5.1.10", reply) for i in range(first, inv)), None, t))
+                                          tuple((i, NOT_FOUND, reply) for i in range(first, inv)), None, t))
             else:
                 c.ndr += bad
-                c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + bad
+                c.ndr_by_status[NOT_FOUND] = c.ndr_by_status.get(NOT_FOUND, 0) + bad
                 c.times.add_ndr(t - self.store.arrival[number], bad)
                 if self.trace is not None:
                     for i in range(first, inv):
                         self.trace.emit(t, "FAIL", self.index, number, i, codes.RECIPIENT_NOT_FOUND, "Failed")
                 if self.on_ndr is not None:
                     self.on_ndr(NdrRecord(t, self.index, number,
-                                          tuple((i, "5.1.10", codes.RECIPIENT_NOT_FOUND) for i in range(first, inv)),
+                                          tuple((i, NOT_FOUND, codes.RECIPIENT_NOT_FOUND) for i in range(first, inv)),
                                           None, t))
         if good > 0:
             c.delivered += good

@@ -428,10 +428,12 @@ def _ndr_meaning(status: str) -> str:
     for entry in codes.CATALOGUE.values():
         if entry.expiry_code.split(" ")[-1] == status and entry.code != codes.OTHER:
             return f"Message expired after retrying: {entry.title.lower()}"
-    if codes.status_of(codes.RECIPIENT_NOT_FOUND) == status:
+    if codes.RECIPIENT_NOT_FOUND_STATUS == status:
         return "Recipient not found at the destination"
     if codes.status_of(codes.EXPIRED_NO_REASON) == status:
-        return "Message expired with no connection-level reason on record"
+        return "Message expired with no connection-level reason on record (the last reply follows the code)"
+    if codes.status_of(codes.EXPIRED_EXCHANGE_SERVER) == status:
+        return "Message expired (Exchange Server's wording, whatever the reason)"
     return "The destination server's own permanent reply"
 
 
