@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     store_bytes = sum(arr.buffer_info()[1] * arr.itemsize for arr in
                       (store.arrival, store.stream, store.invalid, store.status))
     print(f"queued messages      {queued:,} (received {c.received:,}, delivered {c.delivered}, ndr {c.ndr}, "
-          f"queue status {queue.status()}, {queue.failures} queue retries)")
+          f"queue status {queue.status()}, {queue.retry.failures} queue retries)")
     print(f"run (under tracemalloc) {wall:.2f} s")
     print(f"traced after build   {before:,} B")
     print(f"traced after run     {after:,} B  (peak during run {peak:,} B)")

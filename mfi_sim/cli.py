@@ -292,9 +292,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         bar = _progress("simulating") if not args.quiet and sys.stderr.isatty() else None
         engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=trace, on_ndr=ndrs,
-                        progress=(lambda now, total: bar(int(100 * now / total), 100)) if bar else None)
-        for q in engine.queues:
-            q.capture = capture
+                        progress=(lambda now, total: bar(int(100 * now / total), 100)) if bar else None,
+                        capture=capture)
         for sink in sinks:
             sink.bind(engine.queues)
         if ndrs is not None:
@@ -330,7 +329,7 @@ def _run(args: argparse.Namespace) -> int:
     if capture is not None:
         for q in result.queues:
             print(f"\nTranscript on '{q.name}'")
-            print("\n".join(q.transcript) if q.transcript else "  (no such attempt in this run)")
+            print("\n".join(q.transcript_lines) if q.transcript_lines else "  (no such attempt in this run)")
     return EXIT_OK
 
 

@@ -84,7 +84,8 @@ class Engine:
 
     def __init__(self, scenario: Scenario, seed: int | None = None, duration: float | None = None,
                  trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None,
-                 observe_at: tuple[float, ...] = (), progress: Callable[[float, float], None] | None = None) -> None:
+                 observe_at: tuple[float, ...] = (), progress: Callable[[float, float], None] | None = None,
+                 capture: int | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.duration = scenario.duration if duration is None else duration
@@ -97,15 +98,17 @@ class Engine:
         policy = get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
         self.queues: list[ConnectorQueue] = []
         for ci, conn in enumerate(scenario.connectors):
-            streams = tuple(t for t in scenario.traffic if t.to in conn.recipient_domains)
-            feeds = [(si, ArrivalFeed(t, stream_rng(self.seed, f"traffic:{scenario.traffic.index(t)}"),
-                                      self.duration)) for si, t in enumerate(streams)]
+            # Streams are keyed by their position in [[traffic]]: two identical tables stay independent.
+            positions = [i for i, t in enumerate(scenario.traffic) if t.to in conn.recipient_domains]
+            streams = tuple(scenario.traffic[i] for i in positions)
+            feeds = [(si, ArrivalFeed(scenario.traffic[i], stream_rng(self.seed, f"traffic:{i}"), self.duration))
+                     for si, i in enumerate(positions)]
             hosts = conn.recipient_domains if conn.use_mx else conn.smart_hosts
             limit = self.world.connection_limit(scenario, hosts, conn.use_mx, conn.port, conn.max_connections)
             self.queues.append(ConnectorQueue(
                 ci, conn, self.world, streams, MergedFeed(feeds), policy, tenant.message_expiration,
                 tenant.delay_notification, scenario.alerts.queued_for, stream_rng(self.seed, f"connector:{ci}"),
-                self.recorder, trace, on_ndr, tenant=tenant.domain, connections=limit))
+                self.recorder, trace, on_ndr, tenant=tenant.domain, connections=limit, capture=capture))
         self._by_name = {q.name: q for q in self.queues}
         self.alerts = AlertBook(scenario.alerts, self.recorder, tenant.message_expiration, tenant.domain)
         self.recorder.subscribe(self.alerts.observe)
@@ -143,8 +146,8 @@ class Engine:
                 queued_recipients=c.queued, aged_messages=q.aged_messages(), oldest_arrival=q.oldest_arrival(),
                 last_error=last.last_error if last else None, last_error_code=last.code if last else None,
                 last_server=last.server_name if last else None, last_ip=last.ip if last else None,
-                retry_count=q.failures, first_retry=q.first_retry, last_retry=q.last_retry,
-                next_retry=q.retry_at if q.retry_at is not None and q.retry_at > t else None,
+                retry_count=q.retry.failures, first_retry=q.retry.first_retry, last_retry=q.retry.last_retry,
+                next_retry=q.retry.next_retry(t),
                 received=c.received, delivered=c.delivered, ndr=c.ndr, rejected=c.rejected, expired=q.expired,
                 attempts=c.attempts))
         return out

@@ -1,51 +1,52 @@
-"""The connector queue: arrivals, connections, queue-level Retry, per-message deferral, expiry, delay notices.
+"""The connector queue: a thin loop that joins its retry state, connection pool, message ledger and intake.
 
 The queue advances lazily and exactly: `advance(t)` plays every arrival, attempt, retry and expiry up to `t`
 in time order, as a small event loop over the connector's own state. The engine calls it at every instant the
 world can change (faults, actions, certificate expiry, alert evaluation), so between two calls nothing outside
 the queue changes, and the result does not depend on how often it is called. No SimPy process per message.
 
-Connections are slots; each slot holds an open session (one SMTP connection) that carries up to
-`messages_per_connection` messages back to back while mail is waiting. A connection-level failure puts the
-whole queue into Retry (SPEC 1.2); a recipient-level 4xx defers one message on its own schedule.
+Each turn of the loop finds the next message and the next free connection, plays what falls due before
+then (`_until`), and makes one attempt. A connection-level failure puts the whole queue into Retry when the
+loop reaches the failed attempt's end (`_move`, SPEC 1.2); a recipient-level 4xx defers one message.
 """
 from __future__ import annotations
 
 import math
 import random
-from math import log
-from collections import deque
 from collections.abc import Callable
-from heapq import heappop, heappush, heapreplace
+from heapq import heappop, heapreplace
+from math import log
 
 from . import codes
 from .attempt import Outcome, SessionSpec, message_stage_faults, open_session
-from .messages import DONE, QUEUED, MessageStore
+from .connections import ConnectionPool
+from .intake import Intake
+from .ledger import MessageLedger
+from .message_replies import MessageReplies
+from .messages import MessageStore
 from .records import ConnectorCounters, LatencyHistogram, NdrRecord, Recorder, TraceSink
 from .retry import RetryPolicy
+from .retry_state import ACTIVE, READY, RETRY, SUSPENDED, RetryState
 from .scenario.schema import Connector, Traffic
-from .message_replies import MessageReplies
 from .traffic import MergedFeed
+from .transcripts import TranscriptRecorder
 from .world.state import WorldState
 
 __all__ = ["ConnectorQueue", "READY", "ACTIVE", "RETRY", "SUSPENDED"]
 
-READY, ACTIVE, RETRY, SUSPENDED = "Ready", "Active", "Retry", "Suspended"
 INF = math.inf
-#: Seconds an idle connection stays open for the next message (Postfix's connection cache keeps 2 s).
-KEEPALIVE = 2.0
-#: Arrivals are drawn this many simulated seconds ahead, in one batch.
-ARRIVAL_CHUNK = 60.0
+#: What `_start` returns instead of a start time: choose again, or stop (nothing more before the horizon).
+AGAIN, STOP = -1.0, -2.0
 
 
-class ConnectorQueue(MessageReplies):
-    """One outbound connector's queue and connection pool."""
+class ConnectorQueue:
+    """One outbound connector's queue: the loop over its retry state, connections and messages."""
 
     def __init__(self, index: int, config: Connector, world: WorldState, streams: tuple[Traffic, ...],
-                 feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notice: float | None,
+                 feed: MergedFeed, policy: RetryPolicy, expiration: float, delay_notification: float | None,
                  aged_after: float, rng: random.Random, recorder: Recorder, trace: TraceSink | None = None,
                  on_ndr: Callable[[NdrRecord], None] | None = None, *, tenant: str,
-                 connections: int | None = None) -> None:
+                 connections: int | None = None, capture: int | None = None) -> None:
         self.index = index
         self.config = config
         self.name = config.name
@@ -53,104 +54,99 @@ class ConnectorQueue(MessageReplies):
         hosts = config.recipient_domains if config.use_mx else config.smart_hosts
         self.spec = SessionSpec(hosts, config.use_mx, config.port, config.tls, config.tls_domain)
         self.streams = streams
-        self.rcpts = [t.recipients_per_message for t in streams]
-        self.invalid_fraction = [t.invalid_recipient_fraction for t in streams]
-        self.feed = feed
-        self.policy = policy
-        self.expiration = expiration
-        self.delay_notice = delay_notice
-        self.aged_after = aged_after
         self.rng = rng
         self.recorder = recorder
-        self.trace = trace
-        self.on_ndr = on_ndr
-        self.tenant = tenant
         self.enabled = config.enabled
         self.fixed = False
-        self.counters = ConnectorCounters()
-        self.latency = LatencyHistogram()
-        self.store = MessageStore()
-
         self.now = 0.0
-        self.q: deque[int] = deque()          # waiting messages, by number (= arrival order)
-        self.ready: list[int] = []            # deferred messages whose retry time has come (heap by number)
-        self.deferred: list[tuple[float, int]] = []   # (retry time, number) of deferred messages
-        self.tries: dict[int, int] = {}       # message-level failures of deferred messages
-        k = connections or config.max_connections
-        self.free: list[tuple[float, int]] = [(0.0, i) for i in range(k)]   # (slot free at, slot)
-        self.session: list[Outcome | None] = [None] * k
-        self.left = [0] * k
+        self._slow: MessageReplies | None = None     # set while a message-stage fault or reply can fire
+        self.retry = RetryState(policy)
+        self.pool = ConnectionPool(connections or config.max_connections, config.messages_per_connection)
+        self.ledger = MessageLedger(index, config.name, [t.recipients_per_message for t in streams], expiration,
+                                    delay_notification, aged_after, self.retry, recorder, trace, on_ndr)
+        self.intake = Intake(feed, self.ledger, [t.invalid_recipient_fraction for t in streams], rng)
+        self.transcript = (TranscriptRecorder(capture, index, tenant, world, streams, self.ledger.store,
+                                              self.ledger.rcpts) if capture is not None else None)
+        self.replies = MessageReplies(world, self.ledger, self.retry, self.pool, self._recovered, self.transcript)
 
-        self.retry_at: float | None = None    # in Retry until then
-        self.pending_fail = INF               # a failed attempt puts the queue into Retry at this time
-        self.pending_outcome: Outcome | None = None
-        self.failures = 0                     # consecutive connection-level failures (queue retries)
-        self.first_retry: float | None = None
-        self.last_retry: float | None = None
-        self.last: Outcome | None = None      # the last connection-level failure
-        self.last_error_time: float | None = None
-        self.expired = 0
-        self._delay_ptr = 0
-        self._aged_ptr = 0
-        self._aged_done = 0
-        self._first_expiry_noted = False
-        self._at: list[float] = []             # arrivals drawn ahead, not yet taken in
-        self._as: list[int] = []
-        self._ai = 0
-        self._next_arrival = feed.next_time
-        self._lat_buf: list[float] = []
-        self.capture: int | None = None       # attempt to record as a transcript (1-based; 0 = first failure)
-        self.transcript: list[str] | None = None
+    # ------------------------------------------------------------------------------------------ views
+    @property
+    def store(self) -> MessageStore:
+        return self.ledger.store
 
-    # ------------------------------------------------------------------------------------------ status
+    @property
+    def counters(self) -> ConnectorCounters:
+        return self.ledger.counters
+
+    @property
+    def latency(self) -> LatencyHistogram:
+        return self.ledger.latency
+
+    @property
+    def expired(self) -> int:
+        return self.ledger.expired
+
+    @property
+    def last(self) -> Outcome | None:
+        """The queue's last error."""
+        return self.retry.last
+
+    @property
+    def transcript_lines(self) -> list[str] | None:
+        return self.transcript.lines if self.transcript is not None else None
+
     def status(self) -> str:
         """Get-Queue status now: Suspended (connector off), Retry, Active (mail moving) or Ready (idle)."""
         if not self.enabled and not self.fixed:
             return SUSPENDED
-        if self.retry_at is not None and self.now < self.retry_at:
+        if self.retry.waiting(self.now):
             return RETRY
-        if self.q or self.ready or self.deferred or any(f > self.now for f, _ in self.free):
+        if self.ledger.queued() or self.pool.busy(self.now):
             return ACTIVE
         return READY
 
     def queued_messages(self, at: float | None = None) -> int:
         """Messages waiting, deferred or in flight (one per busy connection) at `at` (default: now)."""
-        t = self.now if at is None else at
-        return len(self.q) + len(self.ready) + len(self.deferred) + sum(1 for f, _ in self.free if f > t)
+        return self.ledger.queued() + self.pool.busy(self.now if at is None else at)
 
     def oldest_arrival(self) -> float | None:
-        candidates = []
-        if self.q:
-            candidates.append(self.q[0])
-        if self.ready:
-            candidates.append(self.ready[0])
-        if self.deferred:
-            candidates.append(min(n for _, n in self.deferred))
-        return self.store.arrival[min(candidates)] if candidates else None
+        return self.ledger.oldest_arrival()
 
     def aged_messages(self) -> int:
-        """Messages queued for longer than `aged_after` at `now` (for the alerts)."""
-        arrival, status = self.store.arrival, self.store.status
-        cut = self.now - self.aged_after
-        p, n = self._aged_ptr, len(arrival)
-        while p < n and arrival[p] <= cut:
-            if status[p] == DONE:
-                self._aged_done += 1
-            p += 1
-        self._aged_ptr = p
-        return p - self._aged_done
+        """Messages queued for longer than the alert's `queued_for` now."""
+        return self.ledger.aged_messages(self.now)
+
+    def flush_latency(self) -> None:
+        self.ledger.flush_latency()
 
     # ------------------------------------------------------------------------------------------ actions
     def set_smart_hosts(self, hosts: tuple[str, ...]) -> None:
         """Admin changed the connector's smart hosts: new connections use them (open ones finish first)."""
         s = self.spec
         self.spec = SessionSpec(hosts, False, s.port, s.tls, s.tls_domain)
-        self.session = [None] * len(self.session)
+        self.pool.close_all()
 
     def set_enabled(self, on: bool) -> None:
         self.enabled = on
         if not on:
-            self.session = [None] * len(self.session)
+            self.pool.close_all()
+
+    def apply_fix_now(self, t: float) -> None:
+        """Fix now took effect: mail for this connector's domains stays in the cloud (accepted domain becomes
+        Authoritative). Queued mail is delivered to its mailbox or, for unknown recipients, NDR'd with 5.1.10;
+        new unknown recipients are rejected at once instead of queueing."""
+        self.advance(t)
+        self.fixed = True
+        self.retry.reset()
+        self.pool.close_all()
+        ledger = self.ledger
+        self.intake.handle_at_once = lambda number, when: ledger.deliver_locally(number, when, at_arrival=True)
+        waiting = ledger.take_all()
+        for number in waiting:
+            ledger.deliver_locally(number, t, at_arrival=False)
+        self.recorder.note(t, "fix_effective", self.name,
+                           f"Fix now took effect on '{self.name}': {len(waiting)} queued messages handled in the "
+                           f"cloud; unknown recipients are now rejected at once", codes.CONNECTION_REFUSED)
 
     # ------------------------------------------------------------------------------------------ the loop
     def advance(self, t1: float) -> None:
@@ -158,337 +154,226 @@ class ConnectorQueue(MessageReplies):
         if t1 <= self.now:
             return
         if self.fixed:
-            self._advance_fixed(t1)
-            return
-        if not self.enabled:
-            if self.pending_fail <= t1:
-                self._enter_retry()
             self._until(t1)
-            return
-        q, ready, deferred, free = self.q, self.ready, self.deferred, self.free
-        arrival, stream_of, invalid_of, status_of = (self.store.arrival, self.store.stream, self.store.invalid,
-                                                     self.store.status)
-        session, left, rcpts = self.session, self.left, self.rcpts
-        counters = self.counters
-        lat_buf = self._lat_buf
-        expiration = self.expiration
-        delay = self.delay_notice if self.delay_notice is not None else INF
-        per_conn = self.config.messages_per_connection
-        rnd = self.rng.random
-        trace = self.trace
-        msg_faults = self._message_faults_possible()
-
-        while True:
-            # The queue is waiting for its next retry.
-            if self.retry_at is not None:
-                if self.retry_at >= t1:
-                    if self.pending_fail <= t1:
-                        self._enter_retry()
-                        continue
-                    self._until(t1)
-                    return
-                self._until(self.retry_at)
-                self.last_retry = self.retry_at
-            # Which message goes next, and when a connection is free for it.
-            if ready:
-                r = self.now
-            else:
-                if not q:
-                    if self._next_arrival >= t1:
-                        if deferred and deferred[0][0] < t1:
-                            if self.pending_fail <= deferred[0][0]:
-                                self._enter_retry()
-                                continue
-                            self._until(deferred[0][0])
-                            continue
-                        if self.pending_fail <= t1:
-                            self._enter_retry()
-                            continue
-                        self._until(t1)
-                        return
-                    self._pull(self._next_arrival)
-                r = arrival[q[0]]
-            if deferred and deferred[0][0] < r:
-                r = deferred[0][0]
-                if r >= t1:
-                    if self.pending_fail <= t1:
-                        self._enter_retry()
-                        continue
-                    self._until(t1)
-                    return
-                if self.pending_fail <= r:
-                    self._enter_retry()
-                    continue
-                self._until(r)
-                continue
-            f0, slot = free[0]
-            s = f0 if f0 > r else r
-            if s < self.now:
-                s = self.now
-            if self.retry_at is not None and s < self.retry_at:
-                s = self.retry_at
-            if s >= self.pending_fail:
-                self._enter_retry()
-                continue
-            if s >= t1:
-                if self.pending_fail <= t1:
-                    self._enter_retry()
-                    continue
+        elif not self.enabled:
+            if self._move(t1):
                 self._until(t1)
-                return
-            if s > self.now:
-                # Housekeeping only when something falls due by s (arrivals, expiries, timers, notices).
-                if self._next_arrival <= s or (q and arrival[q[0]] + expiration <= s) or \
-                        (ready and arrival[ready[0]] + expiration <= s) or (deferred and deferred[0][0] <= s) or \
-                        (self._delay_ptr < len(arrival) and arrival[self._delay_ptr] + delay <= s):
-                    before = (q[0] if q else -1, ready[0] if ready else -1)
-                    self._until(s)
-                    if (q[0] if q else -1, ready[0] if ready else -1) != before:
-                        continue          # the head expired or a deferred message became ready: choose again
-                else:
-                    self.now = s
-            if self.retry_at is not None:
-                self.retry_at = None
-            begin = s
+        else:
+            self._play(t1)
 
-            # Reuse this slot's connection if it is open, has messages left, and has not been idle too long.
-            sess = session[slot]
-            fresh = sess is None or left[slot] <= 0 or r > f0 + KEEPALIVE
-            if fresh and self.pending_fail < INF:
-                # A connection attempt is failing: no new connection until the queue has handled it.
-                self._enter_retry()
-                continue
-            number = heappop(ready) if ready else q.popleft()
-            if fresh:
-                say = None
-                if self.capture is not None and self.transcript is None:
-                    lines: list[str] = [f"=== {self._clock(s)} attempt {counters.attempts + 1} for message {number}"]
-                    if self.capture in (0, counters.attempts + 1):
-                        say = lines.append
-                sess = open_session(self.spec, self.world, s, say)
-                if not sess.ok:
-                    if say is not None:
-                        lines.append(f"=== Outcome: {sess.last_error}")
-                        self.transcript = lines
-                    self._attempt_failed(number, sess, s, slot)
+    def _play(self, t1: float) -> None:
+        """The loop: next message, next free connection, one attempt; until nothing more happens before `t1`."""
+        ledger, retry = self.ledger, self.retry
+        q, ready, deferred, free, left = ledger.waiting, ledger.ready, ledger.deferred, self.pool.free, self.pool.left
+        store = ledger.store
+        arrival, stream_of, invalid_of = store.arrival, store.stream, store.invalid
+        rcpts, counters, expiration = ledger.rcpts, ledger.counters, ledger.expiration
+        reusable, next_message, delivered = self.pool.reusable, ledger.next_message, ledger.delivered
+        rnd = self.rng.random
+        self._slow = self.replies if self.replies.possible(self.now) else None
+        watched = self._slow is not None or self.transcript is not None
+        while True:
+            if ready or deferred or not q or retry.retry_at is not None:
+                r = self._next_ready(t1)
+                if r < 0.0:
+                    if r == STOP:
+                        return
                     continue
-                if say is not None and self.capture:
-                    self._capture_message(lines, number, sess)
-                session[slot] = sess
-                left[slot] = per_conn
+            else:
+                r = arrival[q[0]]      # the common case: the oldest waiting message, nothing else pending
+            f0, slot = free[0]
+            s = self._start(r, f0, t1)
+            if s < 0.0:
+                if s == STOP:
+                    return
+                continue
+            begin = s
+            # Reuse this slot's connection if it is open, has messages left, and has not been idle too long.
+            sess = reusable(slot, r, f0)
+            if sess is None:
+                if retry.pending_fail < INF:
+                    # A connection attempt is failing: no new connection until the queue has handled it.
+                    self._enter_retry()
+                    continue
+                number = next_message()
+                sess = self._connect(number, s, slot)
+                if sess is None:
+                    continue
                 s += sess.elapsed
-            assert sess is not None
-            server = sess.server
-            assert server is not None
-            done_at = s - log(1.0 - rnd()) * server.config.service_time
-            arrived = arrival[number]
-            if done_at > arrived + expiration:
+            else:
+                number = next_message()
+            done_at = s - log(1.0 - rnd()) * sess.server.config.service_time  # type: ignore[union-attr]
+            if done_at > arrival[number] + expiration:
                 # It would finish after it expires: it expires at its deadline instead (SPEC 1.2).
-                self._expire(number, arrived + expiration)
+                ledger.expire(number, arrival[number] + expiration)
                 continue
             counters.attempts += 1
             counters.busy_s += done_at - begin
-            if self.capture and self.transcript is None and counters.attempts == self.capture:
-                self._capture_message([f"=== {self._clock(s)} attempt {self.capture} for message {number}",
-                                       f"=== Reusing the open connection to {sess.server_name} [{sess.ip}]"],
-                                      number, sess)
             n = rcpts[stream_of[number]]
-            inv = invalid_of[number]
-            if msg_faults and message_stage_faults(server, self.world.faults.active(server.address, s)):
-                if self._message_attempt(number, sess, slot, s, done_at, n, inv):
+            if watched:
+                if self._send_watched(number, sess, slot, s, done_at, n, invalid_of[number]):
                     continue
-            elif inv == 0:
-                if self.failures:
-                    self._recovered(s)
-                counters.delivered += n
-                lat_buf.append(done_at - arrived)
-                if n != 1:
-                    counters.times.add_delivered(done_at - arrived, n)
-                if len(lat_buf) >= 4096:
-                    self.flush_latency()
-                if trace is not None:
-                    self._trace_delivered(number, 0, n, done_at, sess)
-                status_of[number] = DONE
-                if number < self._aged_ptr:
-                    self._aged_done += 1
             else:
-                if self.failures:
+                if retry.failures:
                     self._recovered(s)
-                self._delivered(number, n, inv, done_at, sess)
-            heapreplace(free, (done_at, slot))
+                delivered(number, n, invalid_of[number], done_at, sess)
+            heapreplace(free, (done_at, slot))     # the slot carried one more message (pool.carried, inline)
             left[slot] -= 1
 
-    def flush_latency(self) -> None:
-        """Moves buffered latencies into the bounded histogram."""
-        self.latency.add_many(self._lat_buf)
-        self._lat_buf.clear()
+    def _next_ready(self, t1: float) -> float:
+        """When the next message can go; or AGAIN (the queue moved on: choose again) or STOP (nothing more
+        before `t1`), after playing the queue up to where it has to wait."""
+        retry, ledger = self.retry, self.ledger
+        if retry.retry_at is not None:
+            if retry.retry_at >= t1:
+                return self._wait(t1, t1)
+            self._until(retry.retry_at)
+            retry.retried()
+        deferred = ledger.deferred
+        if ledger.ready:
+            r = self.now
+        else:
+            if not ledger.waiting:
+                if self.intake.next_arrival >= t1:
+                    return self._wait(deferred[0][0] if deferred and deferred[0][0] < t1 else t1, t1)
+                self._pull(self.intake.next_arrival)
+            r = ledger.store.arrival[ledger.waiting[0]]
+        if deferred and deferred[0][0] < r:
+            return self._wait(t1 if deferred[0][0] >= t1 else deferred[0][0], t1)
+        return r
+
+    def _wait(self, u: float, t1: float) -> float:
+        """Plays the queue up to `u` (or into Retry, if a failure takes effect first): AGAIN, or STOP at `t1`."""
+        if self._move(u) or u < t1:
+            return AGAIN
+        return STOP
+
+    def _start(self, r: float, f0: float, t1: float) -> float:
+        """When the attempt for a message ready at `r` starts on the connection free at `f0`, with the clock
+        moved there; or AGAIN (something changed on the way: choose again) or STOP (nothing more before t1)."""
+        retry = self.retry
+        s = f0 if f0 > r else r
+        if s < self.now:
+            s = self.now
+        if retry.retry_at is not None and s < retry.retry_at:
+            s = retry.retry_at
+        if s >= retry.pending_fail:
+            self._enter_retry()
+            return AGAIN
+        if s >= t1:
+            return self._wait(t1, t1)
+        if s > self.now:
+            if self.intake.next_arrival <= s or self.ledger.due_by(s):
+                if not self._reach(s):
+                    return AGAIN   # the head expired or a deferred message became ready
+            else:
+                self.now = s
+        retry.retry_at = None
+        return s
+
+    def _send_watched(self, number: int, sess: Outcome, slot: int, s: float, done_at: float, n: int,
+                      inv: int) -> bool:
+        """An attempt while a transcript is asked for or a message-stage fault can fire; True if the slot
+        was already handled (the connection dropped)."""
+        if self.transcript is not None:
+            self.transcript.reused(s, self.ledger.counters.attempts, number, sess, self.now)
+        server = sess.server
+        assert server is not None
+        slow = self._slow
+        if slow is not None and message_stage_faults(server, self.world.faults.active(server.address, s)):
+            return slow.attempt(number, sess, slot, s, done_at, n, inv, self.now)
+        if self.retry.failures:
+            self._recovered(s)
+        self.ledger.delivered(number, n, inv, done_at, sess)
+        return False
+
+    def _reach(self, s: float) -> bool:
+        """Plays what falls due up to `s`, the next attempt's start; False if the head changed on the way."""
+        q, ready = self.ledger.waiting, self.ledger.ready
+        before = (q[0] if q else -1, ready[0] if ready else -1)
+        self._until(s)
+        return (q[0] if q else -1, ready[0] if ready else -1) == before
+
+    def _connect(self, number: int, s: float, slot: int) -> Outcome | None:
+        """Opens a new connection at `s` for the message; None if it failed (the message went back)."""
+        transcript = self.transcript
+        opening = transcript.opening(s, self.ledger.counters.attempts + 1, number) if transcript else None
+        say = opening[1] if opening is not None else None
+        sess = open_session(self.spec, self.world, s, say)
+        if not sess.ok:
+            if transcript is not None and opening is not None:
+                transcript.failed_to_open(opening[0], say, sess)
+            self._attempt_failed(number, sess, s, slot)
+            return None
+        if transcript is not None and opening is not None:
+            transcript.opened(opening[0], say, number, sess, self.now)
+        self.pool.opened(slot, sess)
+        return sess
 
     # ------------------------------------------------------------------------------------------ pieces
+    def _move(self, u: float) -> bool:
+        """Plays the queue up to `u`, unless a failed attempt takes effect first: then the queue enters Retry
+        (True: the caller chooses again). The one place where the loop enters Retry on its way."""
+        if self.retry.pending_fail <= u:
+            self._enter_retry()
+            return True
+        self._until(u)
+        return False
+
     def _until(self, t: float) -> None:
         """Plays arrivals, expiries, delay notices and deferral timers up to `t` (no attempts)."""
-        if self.fixed:
-            self._advance_fixed(t)
-            return
-        deferred, ready = self.deferred, self.ready
-        arrival = self.store.arrival
-        expiration = self.expiration
-        while deferred and deferred[0][0] <= t:
-            due, number = heappop(deferred)
-            if arrival[number] + expiration <= due:
-                self._expire(number, arrival[number] + expiration)
-            else:
-                heappush(ready, number)
-        q = self.q
-        while q and arrival[q[0]] + expiration <= t:
-            number = q.popleft()
-            self._expire(number, arrival[number] + expiration)
-        while ready and arrival[ready[0]] + expiration <= t:
-            number = heappop(ready)
-            self._expire(number, arrival[number] + expiration)
-        if self._next_arrival <= t:      # after the expiries, so the depth it measures is the depth at t
+        ledger = self.ledger
+        if not self.fixed:
+            ledger.play_timers(t)
+        if self.intake.next_arrival <= t:      # after the expiries, so the depth it measures is the depth at t
             self._pull(t)
-        if self.delay_notice is not None:
-            self._delay_notices(t)
+        if not self.fixed:
+            ledger.delay_notifications(t)
         if t > self.now:
             self.now = t
 
     def _pull(self, t: float) -> None:
-        """Takes in every arrival up to `t`: stores it and queues it (or, after Fix now, handles it at once)."""
-        feed = self.feed
-        store = self.store
-        add_arrival, add_stream = store.arrival.append, store.stream.append
-        add_invalid, add_status = store.invalid.append, store.status.append
-        rcpts, fractions = self.rcpts, self.invalid_fraction
-        rnd = self.rng.random
-        q_append = self.q.append
-        trace = self.trace
-        fixed = self.fixed
-        number = len(store.arrival)
-        received = 0
-        while self._next_arrival <= t:
-            if self._ai >= len(self._at):
-                self._at, self._as = feed.take(max(t, self._next_arrival) + ARRIVAL_CHUNK)
-                self._ai = 0
-                if not self._at:
-                    self._next_arrival = feed.next_time
-                    continue
-            at, streams = self._at, self._as
-            i, end = self._ai, len(at)
-            while i < end:
-                when = at[i]
-                if when > t:
-                    break
-                st = streams[i]
-                i += 1
-                n = rcpts[st]
-                inv = 0
-                f = fractions[st]
-                if f > 0.0:
-                    inv = sum(1 for _ in range(n) if rnd() < f)
-                add_arrival(when)
-                add_stream(st)
-                add_invalid(inv)
-                add_status(QUEUED)
-                received += n
-                if trace is not None:
-                    for k in range(n):
-                        trace.emit(when, "RECEIVE", self.index, number, k, "Message received by the service",
-                                   "Pending")
-                if fixed:
-                    self.counters.received += received
-                    received = 0
-                    self._deliver_locally(number, when, at_arrival=True)
-                else:
-                    q_append(number)
-                number += 1
-            self._ai = i
-            self._next_arrival = at[i] if i < end else feed.next_time
-        self.counters.received += received
+        """Takes in every arrival up to `t`, and notes the deepest queue seen."""
+        received = self.intake.pull(t)     # (it counts messages handled at once itself)
+        ledger = self.ledger
+        c = ledger.counters
+        c.received += received
         # Only count busy connections when the depth could beat the peak (cheap bound first).
-        if len(self.q) + len(self.ready) + len(self.deferred) + len(self.free) > self.counters.max_queue_depth:
-            self.counters.max_queue_depth = max(self.counters.max_queue_depth, self.queued_messages(t))
+        queued = len(ledger.waiting) + len(ledger.ready) + len(ledger.deferred)
+        free = self.pool.free
+        if queued + len(free) > c.max_queue_depth:
+            depth = queued + sum(1 for f, _ in free if f > t)
+            if depth > c.max_queue_depth:
+                c.max_queue_depth = depth
 
     def _enter_retry(self) -> None:
         """A failed attempt took effect: the whole queue waits for its next retry (SPEC 1.2)."""
-        t = self.pending_fail
-        outcome = self.pending_outcome
-        assert outcome is not None
-        self.pending_fail = INF
-        self.pending_outcome = None
+        t, outcome = self.retry.take_pending()
         self._until(t)
-        if self.failures == 0:
-            self.first_retry = t
-        self.failures += 1
-        age = t - (self.first_retry if self.first_retry is not None else t)
-        self.retry_at = t + self.policy.next_delay(self.failures, age)
-        self.session = [None] * len(self.session)
-        if self.failures == 1:
+        first = self.retry.enter(t)
+        self.pool.close_all()
+        if first:
             self.recorder.note(t, "queue_retry", self.name,
                                f"Queue '{self.name}' went into Retry: {outcome.last_error}", outcome.code)
 
     def _recovered(self, t: float) -> None:
-        if self.failures:
+        failures = self.retry.recovered()
+        if failures:
             self.recorder.note(t, "queue_recovered", self.name,
-                               f"Queue '{self.name}' connected again after {self.failures} failed "
-                               f"retr{'y' if self.failures == 1 else 'ies'}; delivering", None)
-        self.failures = 0
-        self.first_retry = None
+                               f"Queue '{self.name}' connected again after {failures} failed "
+                               f"retr{'y' if failures == 1 else 'ies'}; delivering", None)
 
     def _attempt_failed(self, number: int, outcome: Outcome, s: float, slot: int) -> None:
         """A connection could not be used: the message goes back; the queue goes into Retry at the end."""
-        c = self.counters
-        c.attempts += 1
-        c.busy_s += outcome.elapsed
-        code = outcome.code or "other"
-        c.count_failure(code, self.now)
+        ledger = self.ledger
+        ledger.counters.attempts += 1
+        ledger.counters.busy_s += outcome.elapsed
+        ledger.counters.count_failure(outcome.code or "other", self.now)
         end = s + outcome.elapsed
-        heapreplace(self.free, (end, slot))
-        self.session[slot] = None
+        self.pool.lost(slot, end)
         if outcome.permanent:
-            self._fail(number, end, outcome.detail, outcome, bounce_code=code)
+            ledger.fail(number, end, outcome.detail, outcome)
             return
-        self._requeue(number)
-        self.last = outcome
-        self.last_error_time = end
-        if self.trace is not None:
-            n = self.rcpts[self.store.stream[number]]
-            for i in range(n):
-                self.trace.emit(end, "DEFER", self.index, number, i, outcome.last_error or "", "Pending")
-        if end < self.pending_fail:
-            self.pending_fail = end
-            self.pending_outcome = outcome
-
-    def _requeue(self, number: int) -> None:
-        """Puts a message back in arrival order (it is among the oldest, so the scan is short)."""
-        q = self.q
-        i = 0
-        n = len(q)
-        while i < n and q[i] < number:
-            i += 1
-        q.insert(i, number)
-
-    # ------------------------------------------------------------------------------------------ Fix now
-    def apply_fix_now(self, t: float) -> None:
-        """Fix now took effect: mail for this connector's domains stays in the cloud (accepted domain becomes
-        Authoritative). Queued mail is delivered to its mailbox or, for unknown recipients, NDR'd with 5.1.10;
-        new unknown recipients are rejected at once instead of queueing."""
-        self.advance(t)
-        self.fixed = True
-        self.retry_at = None
-        self.pending_fail = INF
-        self.session = [None] * len(self.session)
-        waiting = sorted(list(self.q) + list(self.ready) + [n for _, n in self.deferred])
-        self.q.clear()
-        self.ready.clear()
-        self.deferred.clear()
-        for number in waiting:
-            self._deliver_locally(number, t, at_arrival=False)
-        self.recorder.note(t, "fix_effective", self.name,
-                           f"Fix now took effect on '{self.name}': {len(waiting)} queued messages handled in the "
-                           f"cloud; unknown recipients are now rejected at once", codes.CONNECTION_REFUSED)
-
-    def _advance_fixed(self, t1: float) -> None:
-        if self._next_arrival <= t1:
-            self._pull(t1)
-        if t1 > self.now:
-            self.now = t1
+        ledger.requeue(number)
+        ledger.trace_deferred(number, 0, end, outcome.last_error or "")
+        self.retry.connection_failed(outcome, end)

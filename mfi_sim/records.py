@@ -23,7 +23,7 @@ class ConnectorCounters:
     rejected: int = 0
     attempts: int = 0
     max_queue_depth: int = 0
-    delay_dsns: int = 0
+    delay_notifications: int = 0
     codes_seen: dict[str, int] = field(default_factory=dict)
     ndr_by_status: dict[str, int] = field(default_factory=dict)
     failures_by_hour: dict[int, dict[str, int]] = field(default_factory=dict)

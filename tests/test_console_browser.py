@@ -69,8 +69,9 @@ def server_url() -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture
-def browser(hard_timeout: None) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the module (starting one takes seconds)."""
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1700",
@@ -86,6 +87,15 @@ def browser(hard_timeout: None) -> Iterator[Any]:
         driver.quit()
 
 
+@pytest.fixture
+def browser(chromium: Any, server_url: str, hard_timeout: None) -> Iterator[Any]:
+    """The shared browser on a fresh page: no session remembered, no log left from the test before."""
+    chromium.get(server_url + "static/console.css")
+    chromium.execute_script("window.sessionStorage.clear()")
+    chromium.get_log("browser")
+    yield chromium
+
+
 def wait(driver: Any, what: Any) -> Any:
     """Waits for `what(driver)` to be truthy; the page redraws from the live stream, so an element found a moment
     ago may be gone: such a check just runs again."""
@@ -94,7 +104,7 @@ def wait(driver: Any, what: Any) -> Any:
 
 
 def text_of(driver: Any, css: str) -> str:
-    return str(wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, css).text or " "))
+    return str(wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, css).text or False))
 
 
 def click(driver: Any, css: str) -> None:
@@ -180,4 +190,37 @@ def test_exercise_through_to_the_debrief(browser: Any, server_url: str, tmp_path
     assert "Time to diagnose (first correct action) 1h10m 4h" in text
     assert "Admin clicks Fix now" in text_of(browser, "#debrief")
     browser.save_screenshot(str(tmp_path / "5-debrief.png"))
+    no_console_errors(browser)
+
+
+HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+
+
+def test_scenario_text_is_shown_as_text(browser: Any, server_url: str, tmp_path: Path) -> None:
+    """A scenario sent as TOML with markup in its name, story and connector name: the page shows the markup as
+    text and runs none of it."""
+    import json
+    import sys
+    import urllib.request
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from helpers import scenario_text
+
+    text = scenario_text().replace('name = "test"', f"name = {json.dumps(HOSTILE)}\ndescription = "
+                                                    f"{json.dumps('Story ' + HOSTILE)}")
+    text = text.replace('name = "To on-premises"', f"name = {json.dumps('Out ' + HOSTILE)}")
+    request = urllib.request.Request(server_url + "api/sessions", data=json.dumps({"toml": text}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=WAIT) as r:
+        sid = json.loads(r.read())["id"]
+    browser.get(server_url)
+    browser.execute_script("window.sessionStorage.setItem('mfi-console-session', arguments[0])", sid)
+    browser.get(server_url)
+    assert HOSTILE in text_of(browser, "#story")
+    jump(browser, "1h")
+    click(browser, "#nav button[data-view=connectors]")
+    assert "Out " + HOSTILE in text_of(browser, "#connectors")
+    assert browser.find_elements(By.CSS_SELECTOR, "#connectors img, #story img, #timeline img") == []
+    assert browser.title == "mfi-sim training console"
+    browser.save_screenshot(str(tmp_path / "6-escaped.png"))
     no_console_errors(browser)

@@ -196,7 +196,7 @@ def test_delay_notifications() -> None:
     text = scenario_text(duration="4h", faults=REFUSED, tenant='delay_notification = "1h"')
     q = only(run_text(text))
     # arrivals from 1h to 3h are queued for an hour by 4h
-    assert q.counters.delay_dsns == pytest.approx(600 * 2, rel=0.15)
+    assert q.counters.delay_notifications == pytest.approx(600 * 2, rel=0.15)
 
 
 def test_results_do_not_depend_on_the_evaluation_cadence() -> None:
@@ -238,7 +238,7 @@ def test_server_concurrency_caps_the_connections() -> None:
     base = base.replace('service_time = "200ms"', 'service_time = "1s"')
     wide = only(run_text(base))
     narrow = only(run_text(base.replace('service_time = "1s"', 'service_time = "1s"\nconcurrency = 2')))
-    assert len(wide.free) == 20 and len(narrow.free) == 2
+    assert len(wide.pool.free) == 20 and len(narrow.pool.free) == 2
     mean_wide = wide.latency.total / wide.latency.count
     mean_narrow = narrow.latency.total / narrow.latency.count
     # Erlang C for 2 servers at 1.5/s, 1 s service: mean wait 1.29 s on top of the service time

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from lab_support import lab_scenario, running_lab
+from lab_support import lab_scenario, live_socket_inodes, running_lab, socket_inodes
 from mfi_sim.lab.addresses import loopback_map, world_addresses
 from mfi_sim.lab.ready import ready_json
 from mfi_sim.lab.sockets import Shape, bind_group
@@ -85,3 +85,21 @@ def test_ready_file_maps_scenario_addresses() -> None:
         assert data["servers"] == {"198.51.100.10:25": f"{place.address}:{place.port}"}
         assert data["dns"] == f"{lab.dns[0]}:{lab.dns[1]}" and data["ca_file"] == str(lab.ca_file)
         assert data["hosts"] == {"198.51.100.53:25": f"{lab.place('198.51.100.53').address}:{place.port}"}
+
+
+def test_stop_closes_every_socket_even_with_sessions_open() -> None:
+    """Stopping a lab with a session still open closes every socket it made: listeners, reservations, the
+    accept-queue fillers, DNS, and the server side of the session."""
+    before = socket_inodes()
+    with running_lab(lab_scenario()) as lab:   # ns1 (no server) is silent: its accept queue is filled
+        place = lab.place("198.51.100.10")
+        client = socket.create_connection((place.address, place.port), timeout=5)
+        assert client.recv(100).startswith(b"220 mail.contoso.com")
+        during = socket_inodes() - before
+    try:
+        assert client.recv(100) == b""     # the lab closed its side
+    finally:
+        client.close()
+    assert len(during) > 5
+    assert not (socket_inodes() - before)
+    assert not during & live_socket_inodes()

@@ -69,7 +69,7 @@ def pending_recipients(engine: Engine) -> int:
         store = q.store
         for number, status in enumerate(store.status):
             if status != DONE:
-                n = q.rcpts[store.stream[number]]
+                n = q.ledger.rcpts[store.stream[number]]
                 total += n - (store.invalid[number] if status == INVALID_GONE else 0)
     return total
 

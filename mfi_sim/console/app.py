@@ -175,6 +175,9 @@ def build_app(settings: ConsoleSettings) -> Starlette:
             raise HTTPException(404, "no such file")
         return Response(found[0], media_type=found[1])
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)   # browsers ask for it on pages that name none (a JSON answer, say)
+
     async def scenarios(request: Request) -> Any:
         return [{"name": n, "title": t} for n, (t, _) in settings.catalog.entries.items()]
 
@@ -287,7 +290,7 @@ def build_app(settings: ConsoleSettings) -> Starlette:
 
     sid = "/api/sessions/{sid}"
     routes = [
-        Route("/", page), Route("/static/{name}", asset), Route("/api/scenarios", api(scenarios)),
+        Route("/", page), Route("/static/{name}", asset), Route("/favicon.ico", no_icon), Route("/api/scenarios", api(scenarios)),
         Route("/api/config", api(config)), Route("/api/sessions", api(create), methods=["POST"]),
         Route(sid, api(show)), Route(f"{sid}/advance", api(advance), methods=["POST"]),
         Route(f"{sid}/actions", api(act), methods=["POST"]), Route(f"{sid}/queue", api(queue)),

@@ -35,7 +35,7 @@ def state(s: Session) -> dict[str, Any]:
     return {
         "t": now, "at": iso_at(sc.start, now), "summary": doc["summary"], "connectors": connectors,
         "alerts": alerts, "timeline": timeline, "version": s.version,
-        "scenario": {"name": sc.name, "description": "" if s.exercise else sc.description,
+        "scenario": {"name": "" if s.exercise else sc.name, "description": "" if s.exercise else sc.description,
                      "start": iso_at(sc.start, 0.0), "duration_s": e.duration, "seed": e.seed,
                      "exercise": s.exercise, "ended": e.ended, "next_event_s": e.next_event_time(),
                      "threshold": sc.alerts.threshold, "queued_for_s": sc.alerts.queued_for},
@@ -55,7 +55,7 @@ def _connector_now(q: ConnectorQueue) -> dict[str, Any]:
     return {"status": q.status(), "queued_messages": q.queued_messages(), "enabled": q.enabled,
             "fixed": q.fixed, "smart_hosts": list(q.spec.hosts), "use_mx": q.config.use_mx,
             "recipient_domains": list(q.config.recipient_domains), "tls": q.spec.tls,
-            "tls_domain": q.spec.tls_domain, "retry_count": q.failures}
+            "tls_domain": q.spec.tls_domain, "retry_count": q.retry.failures}
 
 
 def _series(s: Session) -> list[list[float]]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
+import time
 from collections.abc import Sequence
 from enum import Enum
 
@@ -19,8 +21,9 @@ __all__ = ["Shape", "bind_group", "fill_accept_queue", "BIND_ATTEMPTS"]
 
 #: High ports tried before giving up on finding one free on every address of a group.
 BIND_ATTEMPTS = 64
-_FILL_TIMEOUT = 0.1
+_FILL_TIMEOUT = 0.2
 _MAX_FILLERS = 16
+_SETTLE_TRIES = 50
 
 
 class Shape(Enum):
@@ -79,16 +82,20 @@ def bind_group(wants: Sequence[tuple[str, Shape]], port: int) -> tuple[int, list
 
 
 def fill_accept_queue(listener: socket.socket) -> list[socket.socket]:
-    """Connects to a backlog-0 listener until a connect goes unanswered; the returned connections hold its
-    accept queue full, so the kernel drops every further SYN. Close them to free the queue."""
+    """Connects to a backlog-0 listener until its accept queue is full, so the kernel drops every further SYN;
+    the returned connections hold it full (close them to free it). Fullness is read from the listener's
+    TCP_INFO on Linux (accept queue length above its limit); elsewhere a connect that goes unanswered
+    for a moment shows it."""
     target = listener.getsockname()
     fillers: list[socket.socket] = []
     for _ in range(_MAX_FILLERS):
+        if _queue_full(listener):
+            return fillers
         client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         client.settimeout(_FILL_TIMEOUT)
         try:
             client.connect(target)
-        except (TimeoutError, OSError):
+        except OSError:   # unanswered (TimeoutError is an OSError): the queue was full already
             client.close()
             return fillers
         fillers.append(client)
@@ -96,3 +103,26 @@ def fill_accept_queue(listener: socket.socket) -> list[socket.socket]:
         with contextlib.suppress(OSError):
             client.close()
     raise OSError(f"the accept queue of {target[0]}:{target[1]} does not fill up: SYNs would be answered")
+
+
+def _queue_full(listener: socket.socket) -> bool:
+    """Whether a listener's accept queue is over its limit (Linux: TCP_INFO of a listening socket reports the
+    queue length as tcpi_unacked and the limit as tcpi_sacked); False where that cannot be read. The final
+    ACK of a filler may land a moment after its connect returns, hence the short wait."""
+    option = getattr(socket, "TCP_INFO", None)
+    if option is None:
+        return False
+    for _ in range(_SETTLE_TRIES):
+        try:
+            info = listener.getsockopt(socket.IPPROTO_TCP, option, 32)
+        except OSError:
+            return False
+        if len(info) < 32:
+            return False
+        queued, limit = struct.unpack_from("=II", info, 24)
+        if queued > limit:
+            return True
+        if queued == 0:
+            return False
+        time.sleep(0.001)
+    return False

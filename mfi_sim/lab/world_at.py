@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..attempt import SessionSpec
-from ..engine import Engine, simulate
+from ..engine import Engine
 from ..scenario.schema import Fault, Scenario
 from ..world.servers import ServerState
 from ..world.state import WorldState
@@ -88,13 +88,18 @@ def world_at(scenario: Scenario, at: float) -> WorldAtT:
 
 def default_instant(scenario: Scenario) -> tuple[float, str]:
     """The instant a lab serves when none is given, and why: when the scenario raises its first alert (the
-    moment an admin would look), else its first fault's start, else the start."""
-    result = simulate(scenario)
-    raised = sorted(result.alerts.alerts, key=lambda a: a.raised_s)
-    if raised:
-        first = raised[0]
+    moment an admin would look), else its first fault's start, else the start. The engine plays step by step
+    and stops at the first alert, so a long scenario is not played to its end."""
+    engine = Engine(scenario)
+    engine.start()
+    while not engine.alerts.alerts:
+        when = engine.next_event_time()
+        if when is None:
+            break
+        engine.advance(when)
+    if engine.alerts.alerts:
+        first = min(engine.alerts.alerts, key=lambda a: a.raised_s)
         return first.raised_s, f"when the first alert is raised ({first.code})"
     if scenario.faults:
-        start = min(f.start for f in scenario.faults)
-        return start, "when the first fault starts"
+        return min(f.start for f in scenario.faults), "when the first fault starts"
     return 0.0, "the start of the scenario"

@@ -34,7 +34,7 @@ def result_dict(result: Result) -> dict[str, Any]:
             "ndr": c.ndr, "rejected": c.rejected, "queued_at_end": c.queued, "max_queue_depth": c.max_queue_depth,
             "last_error": last.last_error if last else None, "last_error_code": last.code if last else None,
             "codes_seen": dict(sorted(c.codes_seen.items())), "attempts": c.attempts,
-            "delay_notifications": c.delay_dsns, "expired": q.expired,
+            "delay_notifications": c.delay_notifications, "expired": q.expired,
         })
     start = sc.start
     alerts = [{

@@ -12,7 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from ..figures import FIGURES, Figure
-from ..units import parse_duration
+from ..units import format_duration, parse_duration
 from . import svg
 from .sweep_report import TABLE_NOTE, stat_text
 
@@ -64,6 +64,15 @@ def _y_scale(figure: Figure, top: float) -> tuple[float, float, Callable[[float]
     return top_, step, lambda v: f"{v:,.0f}", figure.unit
 
 
+def _resolution_note(figure: Figure, stats: Sequence[Stat]) -> str:
+    """How finely the figure is measured, when it is not exact (so a flat band is read right)."""
+    if figure.resolution == "bucket":
+        return "to within 1%"
+    if figure.resolution == "evaluation" and stats:
+        return f"seen at each {format_duration(stats[0].resolution)} evaluation"
+    return ""
+
+
 def _chart(run: SweepRun, figure: Figure, key: str) -> str:
     """One figure against setting `key`, one line (and band) per combination of the other settings."""
     keys = list(run.labels[0])
@@ -81,6 +90,9 @@ def _chart(run: SweepRun, figure: Figure, key: str) -> str:
     y_max, step, fmt, unit = _y_scale(figure, max(tops, default=0.0))
     plot = svg.Plot(64, 34, _W - 84, _H - 34 - 84, x_max, y_max)
     body = [svg.text(12, 20, figure.title, weight="600", size=14)]
+    note = _resolution_note(figure, [s for g in series.values() for _, s in g])
+    if note:
+        body.append(svg.text(_W - 12, 20, note, anchor="end", fill=svg.MUTED, size=11))
     body += svg.y_axis(plot, step, unit, fmt)
     body += svg.x_axis_values(plot, list(zip(xs, texts)), key)
     items = []

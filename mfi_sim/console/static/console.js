@@ -65,7 +65,10 @@ async function init() {
   $("clock-wall").textContent = new Date().toLocaleTimeString();
   state.config = await api("GET", "/api/config");
   const list = await api("GET", "/api/scenarios");
+  state.names = list.map((s) => s.name);
+  $("scenario").append(el("option", { value: "" }, "Surprise me: a scenario picked at random (its name stays hidden)"));
   for (const s of list) $("scenario").append(el("option", { value: s.name }, s.title + " (" + s.name + ")"));
+  $("scenario").value = list.length ? list[0].name : "";
   if (state.config.scenario) $("scenario").value = state.config.scenario;
   $("exercise").checked = !!state.config.exercise;
   $("start").addEventListener("click", start);
@@ -92,7 +95,8 @@ async function init() {
 async function start() {
   stopPlay();
   try {
-    const r = await api("POST", "/api/sessions", { scenario: $("scenario").value, exercise: $("exercise").checked });
+    const picked = $("scenario").value || state.names[Math.floor(Math.random() * state.names.length)];
+    const r = await api("POST", "/api/sessions", { scenario: picked, exercise: $("exercise").checked });
     state.sid = r.id; state.version = -1; state.debriefShown = false;
     sessionStorage.setItem("mfi-console-session", r.id);
     render(await api("GET", "/api/sessions/" + r.id));
@@ -352,6 +356,7 @@ async function loadTranscript() {
   try {
     const r = await api("GET", "/api/sessions/" + state.sid + "/transcript");
     $("transcript").textContent = r.lines.join("\n");
+    $("transcript-last").textContent = r.last_error ? "The queue's last error: " + r.last_error : "No failed attempt yet.";
   } catch (e) { say(e.message, true); }
 }
 

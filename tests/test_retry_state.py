@@ -1,0 +1,94 @@
+"""The retry state of a connector queue, on its own: entering Retry, the schedule, recovery, Get-Queue's history."""
+from __future__ import annotations
+
+import pytest
+
+from mfi_sim import codes
+from mfi_sim.attempt import Outcome
+from mfi_sim.retry import get_policy
+from mfi_sim.retry_state import RetryState
+
+REFUSED = Outcome(False, codes.CONNECTION_REFUSED, "refused", "mail.contoso.com", "198.51.100.10", 25, 0.05)
+
+
+def retries_in_outage(preset: str, hours: float) -> list[float]:
+    """The retry instants of a queue whose every retry fails during an outage of `hours` from t=0."""
+    state = RetryState(get_policy(preset))
+    t = 0.0
+    times = []
+    while t < hours * 3600:
+        state.connection_failed(REFUSED, t)
+        when, _ = state.take_pending()
+        state.enter(when)
+        times.append(when)
+        assert state.retry_at is not None
+        t = state.retry_at
+        state.retried()
+    return times
+
+
+def test_postfix_backs_off_with_the_queue_age() -> None:
+    """Postfix waits about as long as the failures have lasted (300 s .. 4000 s): 11 retries in 7 hours."""
+    times = retries_in_outage("postfix", 7)
+    assert len(times) == 11
+    assert [b - a for a, b in zip(times, times[1:])][:6] == [300, 300, 600, 1200, 2400, 4000]
+
+
+def test_exim_waits_15_minutes_for_two_hours_then_longer() -> None:
+    """Exim's F,2h,15m then G,16h,1h,1.5: 8 retries in the first 2 hours, then the waits grow."""
+    times = retries_in_outage("exim", 7)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps[:8] == [900.0] * 8
+    assert gaps[8] >= 3600 and gaps[-1] > gaps[8]
+    assert len(times) < 14
+
+
+def test_exchange_online_retries_on_its_fixed_list() -> None:
+    """The exchange-online preset ignores age: its intervals, the last repeating."""
+    times = retries_in_outage("exchange-online", 8)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert [g / 60 for g in gaps] == [5, 5, 10, 15, 15, 20, 30, 40, 50, 60, 60, 60, 60]
+
+
+def test_the_earliest_failure_takes_effect() -> None:
+    """Two connections failing: the queue enters Retry at the earlier end, with that failure's reply."""
+    state = RetryState(get_policy("exchange-online"))
+    late = Outcome(False, codes.CONNECTION_TIMED_OUT, "timeout", "h", "198.51.100.10", 25, 30.0)
+    state.connection_failed(late, 30.0)
+    state.connection_failed(REFUSED, 1.0)
+    assert state.pending_fail == 1.0
+    t, outcome = state.take_pending()
+    assert (t, outcome) == (1.0, REFUSED)
+    assert state.pending_fail == float("inf")
+    assert state.last is REFUSED
+
+
+def test_first_retry_history_and_recovery() -> None:
+    """first_retry stays at the first failure in a row; recovery ends the row but keeps last_retry."""
+    state = RetryState(get_policy("exchange-online"))
+    assert not state.failing() and not state.waiting(0.0)
+    state.connection_failed(REFUSED, 10.0)
+    assert state.failing()
+    state.take_pending()
+    assert state.enter(10.0) is True
+    assert state.waiting(10.0) and state.next_retry(10.0) == state.retry_at
+    at = state.retry_at
+    assert at is not None
+    state.retried()
+    state.connection_failed(REFUSED, at)
+    state.take_pending()
+    assert state.enter(at) is False
+    assert state.first_retry == 10.0 and state.last_retry == at and state.failures == 2
+    assert state.recovered() == 2
+    assert state.failures == 0 and state.first_retry is None and state.last_retry == at
+    assert state.retries == 2
+
+
+def test_reset_drops_pending_and_scheduled_retries() -> None:
+    """After a reset (Fix now), nothing is pending and no retry is scheduled."""
+    state = RetryState(get_policy("exchange-online"))
+    state.connection_failed(REFUSED, 5.0)
+    state.reset()
+    assert state.pending_fail == float("inf") and state.retry_at is None
+    with pytest.raises(AssertionError):
+        state.take_pending()
