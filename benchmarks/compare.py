@@ -142,7 +142,10 @@ def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
     """Runs every model --repeat times, each in a fresh subprocess; the fastest run of each."""
     reference = a.bench_dir / "reference.py"
     if not reference.is_file():
-        raise SystemExit(f"reference model not found: {reference} (use --bench-dir)")
+        print(f"compare.py: error: no reference models in {a.bench_dir} (reference.py is missing): put "
+              f"../shared/bench (reference.py and reference_models.py) beside this repository, or point "
+              f"--bench-dir at a copy; --only-mfi measures mfi-sim alone", file=sys.stderr)
+        raise SystemExit(2)
     work = _workload_args(a)
     commands = {"mfi-sim": [sys.executable, str(Path(__file__).resolve()), "--only-mfi", *work]}
     for model in REFERENCE_MODELS:

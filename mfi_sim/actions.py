@@ -4,7 +4,7 @@
 (the console): it asks the handler whether the service refuses it now (Fix now exists only in an insight that
 shows 450 4.4.316), records the click in the timeline and in the run's action log, and applies the change at
 once (destination side: DNS, certificates, faults; alert resolution) or after the tenant's propagation delay
-(tenant configuration: connectors, smart hosts, Fix now), which the seed puts at "typically between 30 minutes
+(tenant configuration: connectors, smart hosts, TLS settings, Fix now), which the seed puts at "typically between 30 minutes
 and one hour". A refused action changes nothing.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .alerts import ADMIN, INSIGHT_NAME, AlertBook
-from .faults import FaultSchedule
+from .faults import FaultSchedule, kind_words
 from .records import Recorder
 from .scenario.schema import Action, Scenario
 from .units import format_duration, iso_at
@@ -51,6 +51,8 @@ class ConnectorQueueLike(Protocol):
     def set_enabled(self, on: bool) -> None: ...
 
     def set_smart_hosts(self, hosts: tuple[str, ...]) -> None: ...
+
+    def set_tls(self, tls: str, tls_domain: str | None) -> None: ...
 
 
 class ActionContext(Protocol):
@@ -146,6 +148,22 @@ class SetSmartHosts:
         _queue(ctx, action).set_smart_hosts(action.smart_hosts)
 
 
+class SetTls:
+    """Changes a connector's TLS setting (and the domain its certificate must carry)."""
+
+    propagates = True
+
+    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
+        return None
+
+    def describe(self, ctx: ActionContext, action: Action) -> str:
+        return (f"Admin sets the TLS setting of '{action.connector}' to {action.tls}"
+                + (f" ({action.tls_domain})" if action.tls_domain else ""))
+
+    def apply(self, ctx: ActionContext, action: Action, t: float) -> None:
+        _queue(ctx, action).set_tls(action.tls or "None", action.tls_domain)
+
+
 # ---------------------------------------------------------------------------------------------- destination side
 class SetDnsRecord:
     """Changes a DNS record at once; resolvers keep the old answer until its TTL runs out."""
@@ -197,7 +215,7 @@ class ClearFault:
     def describe(self, ctx: ActionContext, action: Action) -> str:
         index = action.fault or 0
         f = ctx.faults.faults[index].fault
-        return f"Admin clears fault {index} ({f.kind.replace('_', ' ')} on {f.target})"
+        return f"Admin clears fault {index} ({kind_words(f.kind)} on {f.target})"
 
     def apply(self, ctx: ActionContext, action: Action, t: float) -> None:
         index = action.fault or 0
@@ -229,6 +247,7 @@ KINDS: dict[str, ActionKind] = {
     "disable_connector": SetEnabled(False),
     "enable_connector": SetEnabled(True),
     "set_smart_hosts": SetSmartHosts(),
+    "set_tls": SetTls(),
     "set_dns_record": SetDnsRecord(),
     "renew_certificate": RenewCertificate(),
     "clear_fault": ClearFault(),
@@ -247,7 +266,7 @@ def invalid(ctx: ActionContext, action: Action) -> str | None:
     if action.do not in KINDS:
         return f"there is no action {action.do!r}"
     if action.connector is not None or action.do in ("fix_now", "disable_connector", "enable_connector",
-                                                      "set_smart_hosts"):
+                                                      "set_smart_hosts", "set_tls"):
         if ctx.queue(action.connector or "") is None:
             return f"no connector is called {action.connector!r}"
     if action.do == "renew_certificate" and ctx.world.server(action.target or "") is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from . import codes
-from .faults import firing_by_kind, reply_at
+from .faults import NO_FAULTS, plan_for, strikes_a_message
 from .reply import Reply
 from .scenario.schema import Certificate, Fault
 from .smtp_client import (DEFERRED, DELIVERED, DROPPED, FAILED, SERVICE_HOSTNAME, Connect, MessageResult, Ready,
@@ -32,9 +32,6 @@ CONNECT_TIMEOUT = 30.0
 REFUSED_AFTER = 0.05
 #: Seconds until a greeting, EHLO or TLS failure is known: a few round trips.
 TLS_FAILURE_AFTER = 0.2
-
-_CERT_FAULTS = ("certificate_untrusted", "certificate_expired", "certificate_name_mismatch")
-
 
 class World(Protocol):
     """What an attempt may look at: DNS, servers, and the faults that fire for this attempt."""
@@ -104,7 +101,8 @@ def _server_replies(hostname: str, starttls: bool) -> tuple[Reply, Reply]:
 
 
 class _Peer:
-    """The destination as the world shows it for one attempt: server, faults that fire, and the time spent."""
+    """The destination as the world shows it for one attempt: server, what the firing faults make it do (their
+    kinds' plan, faults.py), and the time spent."""
 
     def __init__(self, world: World, now: float) -> None:
         self.world = world
@@ -113,7 +111,7 @@ class _Peer:
         self.cost = 0.0                   # what the endpoint being tried costs if it fails
         self.endpoint: tuple[str, str] | None = None
         self.server: ServerState | None = None
-        self.firing: dict[str, Fault] = {}
+        self.plan = NO_FAULTS
         self.tls_on = False
 
     def connect(self, session: Session, act: Connect) -> None:
@@ -123,51 +121,46 @@ class _Peer:
             return
         self.elapsed += self.cost
         self.endpoint = (act.host, act.ip)
-        at = self.now + self.elapsed
         server = self.server = self.world.server_at(act.ip, act.port)
-        firing = self.firing = firing_by_kind(self.world.firing(act.ip, at)) if server is not None else {}
+        plan = self.plan = plan_for(self.world.firing(act.ip, self.now + self.elapsed)) if server is not None \
+            else NO_FAULTS
         self.tls_on = False
-        if server is None or "connect_timeout" in firing:
-            self.cost = CONNECT_TIMEOUT
-            session.connect_failed(Failure.TIMED_OUT)
-        elif "connection_refused" in firing:
-            self.cost = REFUSED_AFTER
-            session.connect_failed(Failure.REFUSED)
-        else:
+        refusal = Failure.TIMED_OUT if server is None else plan.connect
+        if refusal is None:
             self.cost = TLS_FAILURE_AFTER
             session.connected()
+        else:
+            self.cost = CONNECT_TIMEOUT if refusal is Failure.TIMED_OUT else REFUSED_AFTER
+            session.connect_failed(refusal)
 
     def answer(self, session: Session, stage: Stage | None) -> None:
-        """The server's answer to the greeting or a session command (None: the connection drops)."""
-        server, firing = self.server, self.firing
-        assert server is not None
-        closed = firing.get("connection_closed")
-        if closed is not None and closed.stage == stage and not self.tls_on:
+        """The server's answer to the greeting or a session command (or the connection drops)."""
+        server, plan = self.server, self.plan
+        assert server is not None and stage is not None
+        if self.tls_on:                  # EHLO again inside TLS: the faults had their say before
+            session.received(_server_replies(server.config.hostname, False)[1])
+            return
+        if stage.value in plan.closes_at:
             session.lost()
             return
-        if stage is Stage.BANNER and "service_unavailable" in firing:
-            session.received(_SERVICE_UNAVAILABLE)
-            return
-        text = reply_at(server, firing, stage.value) if stage is not None and not self.tls_on else None
+        text = plan.reply(server, stage.value)
         if text is not None:
             session.received(parsed(text))
         elif stage is Stage.STARTTLS:
             session.received(_STARTTLS_READY)
         else:
-            offered = server.config.starttls and "tls_not_offered" not in firing and not self.tls_on
-            greeting, ehlo = _server_replies(server.config.hostname, offered)
+            greeting, ehlo = _server_replies(server.config.hostname, server.config.starttls and plan.offers_starttls)
             session.received(greeting if stage is Stage.BANNER else ehlo)
 
     def handshake(self, session: Session) -> None:
-        firing = self.firing
-        if "tls_handshake_failure" in firing:
+        plan = self.plan
+        if plan.breaks_handshake:
             session.tls_failed()
             return
         self.tls_on = True
         assert self.server is not None
-        forced = next((k for k in _CERT_FAULTS if k in firing), None)
-        session.tls_started(_forced(self.server.certificate, forced, self.now + self.elapsed),
-                            self.now + self.elapsed)
+        at = self.now + self.elapsed
+        session.tls_started(_forced(self.server.certificate, plan.certificate, at), at)
 
 
 def _forced(cert: Certificate | None, fault: str | None, at: float) -> Certificate | None:
@@ -229,25 +222,24 @@ def send_message(server: ServerState, firing: Sequence[Fault], sender: str, reci
     A 4xx at any stage defers the message (RFC 5321 section 4.2.5), a 5xx fails it, a dropped connection
     loses the session (450 4.4.318); unknown recipients get 550 5.1.10 while the others go through.
     """
-    by_kind = firing_by_kind(firing)
-    rcpt_fault = reply_at(server, by_kind, "rcpt")
+    plan = plan_for(firing)
+    rcpt_fault = plan.reply(server, "rcpt")
     t = Transaction(sender, recipients, "", say)
     rcpt = 0
     while t.result is None:
         act = t.next_action()
         if act.content:
-            closed = by_kind.get("connection_closed")
-            if closed is not None and closed.stage == "data":
+            if "data" in plan.closes_at:
                 t.lost()
                 continue
-            text = reply_at(server, by_kind, "data")
+            text = plan.reply(server, "data")
             t.received(parsed(text) if text is not None else _QUEUED)
         elif act.stage is Stage.RCPT:
             t.received(parsed(rcpt_fault) if rcpt_fault is not None
                        else _UNKNOWN_RECIPIENT if rcpt < invalid else _RECIPIENT_OK)
             rcpt += 1
         elif act.stage is Stage.MAIL:
-            text = reply_at(server, by_kind, "mail")
+            text = plan.reply(server, "mail")
             t.received(parsed(text) if text is not None else _SENDER_OK)
         else:
             t.received(_START_INPUT)
@@ -261,5 +253,4 @@ def message_stage_faults(server: ServerState, firing: Sequence[Fault]) -> bool:
     """Whether anything can happen to a message after the session opened (else every message goes through)."""
     if any(s in ("mail", "rcpt", "data") for s, _ in server.config.replies):
         return True
-    return any((f.kind == "smtp_reply" and f.stage in ("mail", "rcpt", "data"))
-               or (f.kind == "connection_closed" and f.stage == "data") for f in firing)
+    return any(strikes_a_message(f) for f in firing)

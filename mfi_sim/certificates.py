@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["TLS_MODES", "TLS_REQUIRED", "VALIDATES", "CertificateFacts", "name_matches", "certificate_problem",
+__all__ = ["TLS_REQUIRED", "VALIDATES", "CertificateFacts", "name_matches", "certificate_problem",
            "NO_CERTIFICATE", "UNTRUSTED", "EXPIRED", "NOT_YET_VALID", "name_mismatch"]
 
-TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
 #: Connector TLS settings that refuse to send in clear text (RFC 3207 STARTTLS must succeed).
 TLS_REQUIRED = frozenset({"EncryptionOnly", "CertificateValidation", "DomainValidation"})
 #: Connector TLS settings that check the certificate at all.

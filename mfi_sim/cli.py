@@ -325,7 +325,7 @@ def _run(args: argparse.Namespace) -> int:
         for sink in sinks:
             sink.discard()
     if not args.quiet:
-        print(summary_text(result), end="")
+        print(summary_text(result, _terminal_width()), end="")
     if capture is not None:
         for q in result.queues:
             print(f"\nTranscript on '{q.name}'")
@@ -338,6 +338,14 @@ def _warn_limits(scenario: Any) -> None:
     from .scenario.limits import limit_warnings
     for line in limit_warnings(scenario):
         print(f"mfi-sim: warning: {line}", file=sys.stderr)
+
+
+def _terminal_width() -> int:
+    """Columns to wrap the timeline to: $COLUMNS, else the terminal's; 0 (no wrapping) when output is not a
+    terminal and COLUMNS is not set, so that files and pipes get one line per entry."""
+    import shutil
+
+    return shutil.get_terminal_size(fallback=(0, 0)).columns
 
 
 def _note_cut_short(scenario: Any, duration: float | None) -> None:
@@ -490,12 +498,15 @@ def _validate(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from .scenario import bundled_names, load_scenario
 
+    from .scenario.expectations import pinned_codes
+
     names = bundled_names()
     width = max((len(n) for n in names), default=0)
     for name in names:
         sc = load_scenario(name)
         first = " ".join(sc.description.split()).split(". ")[0].rstrip(".") + "."
-        print(f"{name:<{width}}  {sc.name}")
+        shown = ", ".join(pinned_codes(sc)) or "no error"
+        print(f"{name:<{width}}  {sc.name} [{shown}]")
         if first != ".":
             print(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder=' ...')}")
     return EXIT_OK
@@ -510,15 +521,18 @@ def _console(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    if args.code:
-        try:
-            entries = [codes.lookup(args.code)]
-        except KeyError:
-            known = ", ".join(c for c in codes.CATALOGUE)
-            raise OptionError(f"unknown code {args.code!r}; known codes: {known}") from None
-    else:
-        entries = list(codes.CATALOGUE.values())
-    print("\n".join(codes.explain_text(e) for e in entries), end="")
+    from .explain import explain, explain_all, known_codes
+    from .scenario.expectations import did_you_mean
+
+    if not args.code:
+        print(explain_all(), end="")
+        return EXIT_OK
+    try:
+        text = explain(args.code)
+    except KeyError:
+        raise OptionError(f"{args.code!r} is not a code: give a reply and status such as '450 4.4.316', a status "
+                          f"such as 5.1.10, or 'other'{did_you_mean(args.code, known_codes())}") from None
+    print(text, end="")
     return EXIT_OK
 
 

@@ -11,9 +11,9 @@ import textwrap
 from dataclasses import dataclass
 
 __all__ = ["Entry", "CATALOGUE", "DNS_QUERY_FAILED", "CONNECTION_TIMED_OUT", "CONNECTION_REFUSED",
-           "CANNOT_CONNECT", "CLOSED_ABRUPTLY", "CERTIFICATE_FAILED", "OTHER", "lookup",
-           "expiry_reply", "enhanced_of", "deferral_text", "RECIPIENT_NOT_FOUND", "RECIPIENT_NOT_FOUND_STATUS", "RECIPIENT_REJECTED",
-           "EXPIRED_NO_REASON", "EXPIRED_EXCHANGE_SERVER",
+           "CANNOT_CONNECT", "CLOSED_ABRUPTLY", "CERTIFICATE_FAILED", "OTHER", "lookup", "MAIL_LOOP",
+           "expiry_reply", "enhanced_of", "deferral_text", "RECIPIENT_NOT_FOUND", "RECIPIENT_NOT_FOUND_STATUS",
+           "RECIPIENT_REJECTED", "EXPIRED_NO_REASON", "EXPIRED_EXCHANGE_SERVER",
            "explain_text", "status_of"]
 
 DNS_QUERY_FAILED = "450 4.4.312"
@@ -30,6 +30,9 @@ RECIPIENT_NOT_FOUND = "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not 
 RECIPIENT_NOT_FOUND_STATUS = "5.1.10"
 #: The service's own rejection of an unknown recipient when the mail arrives (after Fix now): the same status.
 RECIPIENT_REJECTED = f"550 {RECIPIENT_NOT_FOUND_STATUS} Recipient rejected at once: not found in the directory"
+#: NDR for mail that comes back to the service: a disabled connector's mail took the domain's MX, which points at
+#: the service itself (RFC 3463 X.4.6 is "routing loop detected"; Exchange reports the hop count as 5.4.14).
+MAIL_LOOP = "554 5.4.14 Hop count exceeded - possible mail loop"
 #: Expiry with no connection-level reason (exchange-online): the service's 5.4.300, followed by the last reply.
 EXPIRED_NO_REASON = "550 5.4.300 Message expired"
 #: Expiry as Exchange Server writes it, whatever the reason (RFC 3463 4.4.7: delivery time expired).

@@ -18,7 +18,7 @@ from . import __version__
 from . import actions
 from .actions import PROPAGATION_RANGE, ActionRecord
 from .alerts import AlertBook
-from .faults import FaultSchedule, ScheduledFault
+from .faults import FaultSchedule, ScheduledFault, fault_label
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
 from .retry import get_policy
@@ -195,17 +195,14 @@ class Engine:
         f = sf.fault
         yield self.env.timeout(sf.start)
         self.sync()
-        what = f.kind.replace("_", " ")
-        detail = f" ({f.error})" if f.error else (f" at {f.stage}" if f.stage else "")
-        chance = f", {f.probability:.0%} of attempts" if f.probability < 1 else ""
-        self.recorder.note(self.env.now, "fault_start", None, f"Fault starts: {what}{detail} on {f.target}{chance}")
+        self.recorder.note(self.env.now, "fault_start", None, f"Fault starts: {fault_label(f)}")
         if math.isinf(sf.end):
             return
         planned = sf.end
         yield self.env.timeout(planned - self.env.now)
         if sf.end == planned:   # not cleared earlier by an admin
             self.sync()
-            self.recorder.note(self.env.now, "fault_end", None, f"Fault ends: {what}{detail} on {f.target}")
+            self.recorder.note(self.env.now, "fault_end", None, f"Fault ends: {fault_label(f, chance=False)}")
 
     def _certificate_expiry(self, address: str, not_after: float) -> Generator[simpy.Event, None, None]:
         yield self.env.timeout(max(0.0, not_after - self.env.now))

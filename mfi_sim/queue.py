@@ -126,6 +126,12 @@ class ConnectorQueue:
         self.spec = SessionSpec(hosts, False, s.port, s.tls, s.tls_domain)
         self.pool.close_all()
 
+    def set_tls(self, tls: str, tls_domain: str | None) -> None:
+        """Admin changed the connector's TLS setting: new connections use it (open ones finish first)."""
+        s = self.spec
+        self.spec = SessionSpec(s.hosts, s.use_mx, s.port, tls, tls_domain)
+        self.pool.close_all()
+
     def set_enabled(self, on: bool) -> None:
         self.enabled = on
         if not on:

@@ -4,7 +4,8 @@ simulation's own table (`smtp_rules.RULES`), so the code comes from the one plac
 
 It follows the service's steps: resolve (MX or smart hosts), connect, greeting, EHLO, STARTTLS as the
 connector's TLS setting asks (opportunistic `None` goes on in clear text when STARTTLS is missing or
-refused with a 4xx), the certificate check of the setting, then MAIL, RCPT and DATA for one test message.
+refused with a 4xx, and connects again in clear text when the handshake fails), the certificate check of
+the setting, then MAIL, RCPT and DATA for one test message.
 """
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ class ResolvedSMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         return super()._get_socket(self.lab_address, port, timeout)  # type: ignore[misc]
+
+
+class _Reconnect(Exception):
+    """Opportunistic TLS whose handshake failed: the connection is spoiled, so the client connects again and
+    sends in clear text (as the simulation's 'falls back to plain text')."""
 
 
 class _Stop(Exception):
@@ -121,7 +127,10 @@ def attempt(spec: SessionSpec, nameserver: tuple[str, int], loopback: dict[str, 
     last: Observation | None = None
     for host, address in endpoints:
         try:
-            _session(spec, host, address, port, ca_file, recipient, timeout)
+            try:
+                _session(spec, host, address, port, ca_file, recipient, timeout)
+            except _Reconnect:
+                _session(spec, host, address, port, ca_file, recipient, timeout, plain=True)
             return None
         except _Stop as stop:
             last = stop.observation
@@ -131,7 +140,7 @@ def attempt(spec: SessionSpec, nameserver: tuple[str, int], loopback: dict[str, 
 
 
 def _session(spec: SessionSpec, host: str, address: str, port: int, ca_file: Path, recipient: str,
-             timeout: float) -> None:
+             timeout: float, plain: bool = False) -> None:
     name = spec.tls_domain if spec.tls == "DomainValidation" and spec.tls_domain else host
     try:
         smtp = ResolvedSMTP(address, name, port, local_hostname=EHLO_NAME, timeout=timeout)
@@ -145,7 +154,8 @@ def _session(spec: SessionSpec, host: str, address: str, port: int, ca_file: Pat
         raise _Stop(Observation(Stage.BANNER, Failure.LOST)) from None
     try:
         _ehlo(smtp)
-        _starttls(smtp, spec, ca_file)
+        if not plain:
+            _starttls(smtp, spec, ca_file)
         _message(smtp, recipient)
     finally:
         smtp.close()
@@ -180,6 +190,8 @@ def _starttls(smtp: smtplib.SMTP, spec: SessionSpec, ca_file: Path) -> None:
     except _Stop as stop:
         if not _shrugged(spec, stop):
             raise
+        if stop.observation.failure is Failure.TLS_FAILED:
+            raise _Reconnect() from None
         return
     _ehlo(smtp)
 

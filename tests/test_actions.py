@@ -5,7 +5,7 @@ The first tests drive actions.take with a small stand-in for the engine; the lat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -42,6 +42,9 @@ class FakeQueue:
 
     def set_smart_hosts(self, hosts: tuple[str, ...]) -> None:
         self.calls.append(("smart_hosts", hosts))
+
+    def set_tls(self, tls: str, tls_domain: str | None) -> None:
+        self.calls.append(("tls", (tls, tls_domain)))
 
 
 class FakeRun:
@@ -114,12 +117,13 @@ def test_unit_fix_now_accepted_takes_effect_after_the_propagation_delay(run: Fak
     (Action(at=0.0, do="disable_connector", connector=OUT), ("enabled", False)),
     (Action(at=0.0, do="enable_connector", connector=OUT), ("enabled", True)),
     (Action(at=0.0, do="set_smart_hosts", connector=OUT, smart_hosts=("mx2.contoso.com",)),
-     ("smart_hosts", ("mx2.contoso.com",)))])
+     ("smart_hosts", ("mx2.contoso.com",))),
+    (Action(at=0.0, do="set_tls", connector=OUT, tls="EncryptionOnly"), ("tls", ("EncryptionOnly", None)))])
 def test_unit_tenant_changes_wait_for_the_delay_or_their_own_after(run: FakeRun, action: Action,
                                                                   call: tuple[str, object]) -> None:
     """Connector changes take effect after the tenant's delay, or after the action's own `after`."""
     assert take(run, action, 100.0).effective_s == 2500.0
-    own = take(run, Action(at=0.0, do=action.do, connector=OUT, smart_hosts=action.smart_hosts, after=60.0), 100.0)
+    own = take(run, replace(action, after=60.0), 100.0)
     assert own.effective_s == 160.0 and [at for at, _ in run.pending] == [2500.0, 160.0]
     assert run.q.calls == []
     for at, effect in run.pending:
@@ -154,7 +158,7 @@ def test_unit_invalid_names_are_caught_before_the_service_sees_them(run: FakeRun
 def test_unit_which_kinds_propagate() -> None:
     """Tenant configuration changes propagate; destination-side changes and alert resolution do not."""
     assert {do for do, kind in actions.KINDS.items() if kind.propagates} == {
-        "fix_now", "disable_connector", "enable_connector", "set_smart_hosts"} | (
+        "fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_tls"} | (
         {"set_accepted_domain"} if "set_accepted_domain" in actions.KINDS else set())
 
 

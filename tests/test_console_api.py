@@ -118,6 +118,8 @@ def test_actions_refused_and_accepted() -> None:
                ({"do": "set_dns_record", "name": "mail.contoso.com", "type": "A", "value": "not-an-ip"},
                 "value: not a valid A record value"),
                ({"do": "clear_fault", "fault": 5}, "there is no [[faults]] entry number 5"),
+               ({"do": "set_tls", "connector": CONN, "tls": "DomainValidation"},
+                "tls_domain: DomainValidation needs tls_domain"),
                ("fix now", "an action is a JSON object")]
     for body, words in refused:
         r = post(c, act, body)

@@ -280,4 +280,62 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
     assert dom.count("<svg ") == 2
     assert dom.count("<polyline ") == 2 and dom.count("<rect ") > 10 and "<polygon " in dom
     assert "alert threshold (messages queued over 1h): 2,000" in dom
+    assert "admin: Fix now at +5h" in dom                  # the admin action's mark survives rendering
     assert 'class="fix-now"' in dom
+
+
+# ------------------------------------------------------------------------------------------------ marks
+def _queue_svgs(html: str) -> dict[str, str]:
+    """The queue-depth chart of each connector, by connector name."""
+    return {m.group(1): m.group(2) for m in re.finditer(
+        r'<h3>Queue depth: ([^<]*)</h3>\s*(<svg .*?</svg>)', html, re.S)}
+
+
+def test_admin_actions_and_certificate_expiry_are_marked(refused: str) -> None:
+    """Admin actions and a certificate that runs out are vertical marks with a label, a legend entry and a
+    mention in the caption."""
+    queue_svg = _queue_svgs(refused)["To on-premises"]
+    assert "admin: Fix now at +5h" in queue_svg and ">admin action" in queue_svg
+    assert 'stroke-dasharray="2 3"' in queue_svg
+    assert "Marked: admin: Fix now at +5h" in refused
+    expired = report_html(_bundled("certificate-expired"))
+    chart = _queue_svgs(expired)["To on-premises"]
+    assert "certificate of mail.contoso.com expires at +2h" in chart and ">certificate expires" in chart
+    assert "admin: certificate renewed (198.51.100.10) at +6h" in chart
+    healthy = _queue_svgs(report_html(_bundled("healthy-baseline")))
+    assert all("admin:" not in s and "certificate of" not in s for s in healthy.values())
+
+
+TWO_CONNECTORS = scenario_text(duration="4h", faults=REFUSED_FROM_30M) + '''
+[[connectors]]
+name = "To Fabrikam"
+smart_hosts = ["203.0.113.25"]
+recipient_domains = ["fabrikam.com"]
+
+[[servers]]
+address = "203.0.113.25"
+hostname = "mail.fabrikam.com"
+certificate = { names = ["mail.fabrikam.com"], not_before = "2025-01-01T00:00:00Z", not_after = "2026-03-02T10:00:00Z" }
+
+[[traffic]]
+rate = "300/h"
+to = "fabrikam.com"
+
+[[actions]]
+at = "3h"
+do = "disable_connector"
+connector = "To Fabrikam"
+'''
+
+
+def test_faults_and_marks_only_on_the_connectors_they_touch() -> None:
+    """With two connectors, a fault on one's server is drawn on that connector's chart only; so are a
+    certificate on the other's route and an action on the other connector."""
+    html = report_html(run_text(TWO_CONNECTORS))
+    charts = _queue_svgs(html)
+    assert set(charts) == {"To on-premises", "To Fabrikam"}
+    assert "fault: connection refused on 198.51.100.10" in charts["To on-premises"]
+    assert "fault:" not in charts["To Fabrikam"] and ">fault in force" not in charts["To Fabrikam"]
+    assert "certificate of mail.fabrikam.com expires at +2h" in charts["To Fabrikam"]
+    assert "certificate of" not in charts["To on-premises"]
+    assert "admin: connector off at +3h" in charts["To Fabrikam"] and "admin:" not in charts["To on-premises"]

@@ -128,3 +128,34 @@ def test_next_event_time_and_view() -> None:
                                                                           "queued_at_end"))
     engine.advance(sc.duration + 1)
     assert engine.ended and engine.next_event_time() is None
+
+
+def test_set_tls_changes_what_new_connections_check() -> None:
+    """A connector that requires a name its destination's certificate does not carry stays in Retry; setting
+    its TLS to CertificateValidation (the same way in a file or step by step) lets the queue drain."""
+    connector = 'tls = "DomainValidation"\ntls_domain = "other.contoso.com"'
+    sc = loads_scenario(scenario_text(connector=connector, server="starttls = true", duration="3h"))
+    stuck = Engine(sc).run()
+    assert stuck.queues[0].status() == "Retry" and stuck.queues[0].counters.delivered == 0
+    change = Action(at=0.0, do="set_tls", connector=OUT, tls="CertificateValidation")
+    live, engine = stepped(sc, [3600.0, change])
+    assert live == batch(dataclasses.replace(sc, actions=tuple(engine.taken)))
+    assert live["json"]["summary"]["queued_at_end"] < 5 and live["json"]["summary"]["delivered"] > 1000
+    assert any("TLS setting of 'To on-premises' to CertificateValidation" in e[3] for e in live["timeline"])
+
+
+def test_set_tls_in_a_file_is_checked_by_the_loader() -> None:
+    import pytest
+
+    from mfi_sim.errors import ScenarioError
+
+    base = scenario_text()
+    for table, words in (('do = "set_tls"\nconnector = "To on-premises"', "tls: required field is missing"),
+                         ('do = "set_tls"\nconnector = "To on-premises"\ntls = "Strict"', "tls: must be one of"),
+                         ('do = "set_tls"\nconnector = "To on-premises"\ntls = "DomainValidation"',
+                          "DomainValidation needs tls_domain")):
+        with pytest.raises(ScenarioError, match=words):
+            loads_scenario(base + f'\n[[actions]]\nat = "1h"\n{table}\n')
+    sc = loads_scenario(base + '\n[[actions]]\nat = "1h"\ndo = "set_tls"\nconnector = "To on-premises"\n'
+                               'tls = "DomainValidation"\ntls_domain = "Mail.Contoso.com."\n')
+    assert sc.actions[0].tls == "DomainValidation" and sc.actions[0].tls_domain == "mail.contoso.com"

@@ -8,7 +8,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -131,174 +131,186 @@ class _TooLarge(Exception):
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def build_app(settings: ConsoleSettings) -> Starlette:
-    """The console's ASGI application."""
-    store = settings.store
-    static = {name: (resources.files("mfi_sim.console").joinpath("static", name).read_bytes(), kind)
-              for name, kind in STATIC.items()}
+def _api(fn: Callable[[Request], Awaitable[Any]]) -> Handler:
+    """Turns a handler's result into JSON and its errors into one-line 4xx answers."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            out = await fn(request)
+        except (SessionError, ScenarioError) as exc:
+            return _error(400, str(exc))
+        except _TooLarge:
+            return _error(413, f"the request body is larger than {MAX_BODY} bytes")
+        except StoreFull as exc:
+            return _error(503, str(exc))
+        return out if isinstance(out, Response) else JSONResponse(out)
+    return endpoint
 
-    def api(fn: Callable[[Request], Awaitable[Any]]) -> Handler:
-        """Turns a handler's result into JSON and its errors into one-line 4xx answers."""
-        async def endpoint(request: Request) -> Response:
-            try:
-                out = await fn(request)
-            except SessionError as exc:
-                return _error(400, str(exc))
-            except ScenarioError as exc:
-                return _error(400, str(exc))
-            except _TooLarge:
-                return _error(413, f"the request body is larger than {MAX_BODY} bytes")
-            except StoreFull as exc:
-                return _error(503, str(exc))
-            return out if isinstance(out, Response) else JSONResponse(out)
-        return endpoint
 
-    def session_of(request: Request) -> Session:
-        session = store.get(request.path_params["sid"])
+async def _locked(session: Session, fn: Callable[[], Any]) -> Any:
+    """Runs `fn` in the thread pool holding the session's lock (engine work never blocks the event loop)."""
+    def work() -> Any:
+        with session.lock:
+            return fn()
+    return await run_in_threadpool(work)
+
+
+def _new_session_request(settings: ConsoleSettings, body: Any) -> tuple[str, str, Any, bool]:
+    """(TOML text, source name, seed, exercise) of a POST /api/sessions body; SessionError when malformed."""
+    if not isinstance(body, dict) or ("scenario" in body) == ("toml" in body):
+        raise SessionError('give {"scenario": NAME} or {"toml": TEXT}, and optionally "seed" and "exercise"')
+    unknown = set(body) - {"scenario", "toml", "seed", "exercise"}
+    if unknown:
+        raise SessionError(f"unknown field {sorted(unknown)[0]!r}")
+    exercise = body.get("exercise", settings.exercise)
+    if not isinstance(exercise, bool):
+        raise SessionError("exercise: expected true or false")
+    if "toml" in body:
+        if not isinstance(body["toml"], str):
+            raise SessionError("toml: expected the scenario's TOML text as a string")
+        return body["toml"], "scenario.toml", body.get("seed"), exercise
+    name = body["scenario"]
+    entry = settings.catalog.entries.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise SessionError(f"scenario: no scenario called {str(name)[:60]!r} (GET /api/scenarios lists them)")
+    return entry[1], name, body.get("seed"), exercise
+
+
+class _Console:
+    """The endpoints, over one settings object (catalog, token, store) and the static files read once."""
+
+    def __init__(self, settings: ConsoleSettings) -> None:
+        self.settings = settings
+        self.store = settings.store
+        self.static = {name: (resources.files("mfi_sim.console").joinpath("static", name).read_bytes(), kind)
+                       for name, kind in STATIC.items()}
+
+    def session_of(self, request: Request) -> Session:
+        session = self.store.get(request.path_params["sid"])
         if session is None:
             raise HTTPException(404, "no such session (it may have been idle too long)")
         return session
 
-    async def locked(session: Session, fn: Callable[[], Any]) -> Any:
-        def work() -> Any:
-            with session.lock:
-                return fn()
-        return await run_in_threadpool(work)
-
-    async def page(request: Request) -> Response:
-        body, kind = static["index.html"]
+    async def page(self, request: Request) -> Response:
+        body, kind = self.static["index.html"]
         return Response(body, media_type=kind)
 
-    async def asset(request: Request) -> Response:
-        found = static.get(request.path_params["name"])
+    async def asset(self, request: Request) -> Response:
+        found = self.static.get(request.path_params["name"])
         if found is None or request.path_params["name"] == "index.html":
             raise HTTPException(404, "no such file")
         return Response(found[0], media_type=found[1])
 
-    async def no_icon(request: Request) -> Response:
+    async def no_icon(self, request: Request) -> Response:
         return Response(status_code=204)   # browsers ask for it on pages that name none (a JSON answer, say)
 
-    async def scenarios(request: Request) -> Any:
-        return [{"name": n, "title": t} for n, (t, _) in settings.catalog.entries.items()]
+    async def scenarios(self, request: Request) -> Any:
+        return [{"name": n, "title": t} for n, (t, _) in self.settings.catalog.entries.items()]
 
-    async def config(request: Request) -> Any:
-        return {"exercise": settings.exercise, "scenario": settings.preselect,
+    async def config(self, request: Request) -> Any:
+        return {"exercise": self.settings.exercise, "scenario": self.settings.preselect,
                 "can_resolve_alerts": _can_resolve()}
 
-    async def create(request: Request) -> Any:
-        body = await _body(request)
-        if not isinstance(body, dict) or ("scenario" in body) == ("toml" in body):
-            raise SessionError('give {"scenario": NAME} or {"toml": TEXT}, and optionally "seed" and "exercise"')
-        unknown = set(body) - {"scenario", "toml", "seed", "exercise"}
-        if unknown:
-            raise SessionError(f"unknown field {sorted(unknown)[0]!r}")
-        exercise = body.get("exercise", settings.exercise)
-        if not isinstance(exercise, bool):
-            raise SessionError("exercise: expected true or false")
-        if "scenario" in body:
-            entry = settings.catalog.entries.get(body["scenario"]) if isinstance(body["scenario"], str) else None
-            if entry is None:
-                raise SessionError(f"scenario: no scenario called {str(body['scenario'])[:60]!r} "
-                                   f"(GET /api/scenarios lists them)")
-            text, source = entry[1], body["scenario"]
-        else:
-            if not isinstance(body["toml"], str):
-                raise SessionError("toml: expected the scenario's TOML text as a string")
-            text, source = body["toml"], "scenario.toml"
-        session = await run_in_threadpool(load_session, text, source, body.get("seed"), exercise)
+    async def create(self, request: Request) -> Any:
+        text, source, seed, exercise = _new_session_request(self.settings, await _body(request))
+        session = await run_in_threadpool(load_session, text, source, seed, exercise)
         if exercise:
             from .debrief import start_comparisons
 
             start_comparisons(session)
-        return {"id": store.add(session)}
+        return {"id": self.store.add(session)}
 
-    async def show(request: Request) -> Any:
-        session = session_of(request)
-        return await locked(session, lambda: views.state(session))
+    async def show(self, request: Request) -> Any:
+        session = self.session_of(request)
+        return await _locked(session, lambda: views.state(session))
 
-    async def advance(request: Request) -> Any:
-        session = session_of(request)
+    async def advance(self, request: Request) -> Any:
+        session = self.session_of(request)
         body = await _body(request)
 
         def step() -> dict[str, Any]:
             session.advance(body)
             return views.state(session)
-        return await locked(session, step)
+        return await _locked(session, step)
 
-    async def act(request: Request) -> Any:
-        session = session_of(request)
+    async def act(self, request: Request) -> Any:
+        session = self.session_of(request)
         body = await _body(request)
-        reason, state = await locked(session, lambda: (session.act(body), views.state(session)))
+        reason, state = await _locked(session, lambda: (session.act(body), views.state(session)))
         if reason is not None:
             return JSONResponse({"error": reason}, status_code=409)
         return state
 
-    async def queue(request: Request) -> Any:
-        session = session_of(request)
-        q = request.query_params
-        return await locked(session, lambda: views.queue_page(session, q.get("connector"), q.get("offset"),
-                                                              q.get("limit")))
+    async def queue(self, request: Request) -> Any:
+        session, q = self.session_of(request), request.query_params
+        return await _locked(session, lambda: views.queue_page(session, q.get("connector"), q.get("offset"),
+                                                               q.get("limit")))
 
-    async def trace(request: Request) -> Any:
-        session = session_of(request)
-        q = request.query_params
-        return await locked(session, lambda: views.trace_search(session, q.get("recipient"), q.get("status"),
-                                                                q.get("since"), q.get("until")))
+    async def trace(self, request: Request) -> Any:
+        session, q = self.session_of(request), request.query_params
+        return await _locked(session, lambda: views.trace_search(session, q.get("recipient"), q.get("status"),
+                                                                 q.get("since"), q.get("until")))
 
-    async def transcript(request: Request) -> Any:
-        session = session_of(request)
-        return await locked(session, lambda: views.transcript(session, request.query_params.get("connector")))
+    async def transcript(self, request: Request) -> Any:
+        session = self.session_of(request)
+        return await _locked(session, lambda: views.transcript(session, request.query_params.get("connector")))
 
-    async def scenario_toml(request: Request) -> Any:
-        session = session_of(request)
-        text = await locked(session, session.scenario_toml)
+    async def scenario_toml(self, request: Request) -> Any:
+        session = self.session_of(request)
+        text = await _locked(session, session.scenario_toml)
         return Response(text, media_type="application/toml; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="scenario.toml"'})
 
-    async def debrief(request: Request) -> Any:
-        from .debrief import debrief as make
+    async def debrief(self, request: Request) -> Any:
+        from .debrief import debrief
 
-        session = session_of(request)
-        return await locked(session, lambda: make(session))
+        session = self.session_of(request)
+        return await _locked(session, lambda: debrief(session))
 
-    async def stream(request: Request) -> Response:
-        session = session_of(request)
+    async def stream(self, request: Request) -> Response:
+        """Server-sent events: the state (event `state`) whenever it changes, a comment every 15 s of quiet; it
+        ends with the run, after STREAM_SECONDS, or when the browser goes away."""
+        session = self.session_of(request)
+        return StreamingResponse(_state_events(request, session), media_type="text/event-stream")
 
-        async def events() -> Any:
-            sent, quiet = -1, 0.0
-            loop = asyncio.get_running_loop()
-            until = loop.time() + STREAM_SECONDS
-            while loop.time() < until and not await request.is_disconnected():
-                if session.version != sent:
-                    sent = session.version
-                    state = await locked(session, lambda: views.state(session))
-                    yield f"event: state\ndata: {json.dumps(state, ensure_ascii=False)}\n\n"
-                    if state["scenario"]["ended"]:
-                        return
-                    quiet = 0.0
-                elif quiet >= 15.0:
-                    yield ": still here\n\n"
-                    quiet = 0.0
-                await asyncio.sleep(0.2)
-                quiet += 0.2
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return _error(exc.status_code, str(exc.detail))
 
+
+async def _state_events(request: Request, session: Session) -> AsyncIterator[str]:
+    sent, quiet = -1, 0.0
+    loop = asyncio.get_running_loop()
+    until = loop.time() + STREAM_SECONDS
+    while loop.time() < until and not await request.is_disconnected():
+        if session.version != sent:
+            sent = session.version
+            state = await _locked(session, lambda: views.state(session))
+            yield f"event: state\ndata: {json.dumps(state, ensure_ascii=False)}\n\n"
+            if state["scenario"]["ended"]:
+                return
+            quiet = 0.0
+        elif quiet >= 15.0:
+            yield ": still here\n\n"
+            quiet = 0.0
+        await asyncio.sleep(0.2)
+        quiet += 0.2
+
+
+def build_app(settings: ConsoleSettings) -> Starlette:
+    """The console's ASGI application."""
+    c = _Console(settings)
     sid = "/api/sessions/{sid}"
     routes = [
-        Route("/", page), Route("/static/{name}", asset), Route("/favicon.ico", no_icon), Route("/api/scenarios", api(scenarios)),
-        Route("/api/config", api(config)), Route("/api/sessions", api(create), methods=["POST"]),
-        Route(sid, api(show)), Route(f"{sid}/advance", api(advance), methods=["POST"]),
-        Route(f"{sid}/actions", api(act), methods=["POST"]), Route(f"{sid}/queue", api(queue)),
-        Route(f"{sid}/trace", api(trace)), Route(f"{sid}/transcript", api(transcript)),
-        Route(f"{sid}/scenario.toml", api(scenario_toml)), Route(f"{sid}/debrief", api(debrief)),
-        Route(f"{sid}/events", stream),
+        Route("/", c.page), Route("/static/{name}", c.asset), Route("/favicon.ico", c.no_icon),
+        Route("/api/scenarios", _api(c.scenarios)), Route("/api/config", _api(c.config)),
+        Route("/api/sessions", _api(c.create), methods=["POST"]), Route(sid, _api(c.show)),
+        Route(f"{sid}/advance", _api(c.advance), methods=["POST"]),
+        Route(f"{sid}/actions", _api(c.act), methods=["POST"]), Route(f"{sid}/queue", _api(c.queue)),
+        Route(f"{sid}/trace", _api(c.trace)), Route(f"{sid}/transcript", _api(c.transcript)),
+        Route(f"{sid}/scenario.toml", _api(c.scenario_toml)), Route(f"{sid}/debrief", _api(c.debrief)),
+        Route(f"{sid}/events", c.stream),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: c.http_error})
     app.add_middleware(_Guard, token=settings.token)
     return app
 

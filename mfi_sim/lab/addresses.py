@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import dns.rdatatype
 
+from ..world.dns import CachedAnswer
 from .world_at import WorldAtT
 
 __all__ = ["DNS_ADDRESS", "FIRST_SERVER_ADDRESS", "loopback_map", "world_addresses"]
@@ -38,9 +39,8 @@ def world_addresses(world: WorldAtT) -> list[str]:
         if response is not None:
             others.update(rd.to_text() for rrset in response.answer for rd in rrset if rrset.rdtype == dns.rdatatype.A)
         cached = resolver.cache_entry(name, "A")
-        if cached is not None:
-            answer = cached[0]
-            others.update(str(a) for a in getattr(answer, "data", ()))
+        if cached is not None and isinstance(cached[0], CachedAnswer):
+            others.update(str(a) for a in cached[0].data)
     others.update(h.strip("[]") for h in world.connector_hosts())
     add(sorted((a for a in others if _ipv4(a) is not None), key=lambda a: ipaddress.IPv4Address(a)))
     return out

@@ -11,9 +11,11 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ..world.servers import ServerState
 from .addresses import DNS_ADDRESS, loopback_map, world_addresses
@@ -167,9 +169,10 @@ class Lab:
         self._thread = threading.Thread(target=loop.run_forever, name="mfi-sim-lab", daemon=True)
         self._thread.start()
 
-    def _call(self, coro: object) -> None:
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Runs `coro` on the lab's loop and waits for it (bounded)."""
         assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(START_TIMEOUT)  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(START_TIMEOUT)
 
     async def _serve(self, places: list[Place], smtp: dict[tuple[str, int], socket.socket],
                      contexts: dict[tuple[str, int], dict[CertificateChoice, ssl.SSLContext]],

@@ -1,6 +1,7 @@
 """What a lab server does, as data: the endpoint's kind, and per connection the reply or cut at each stage.
 
-A fault in force at T becomes server behaviour here (SPEC 2.2 fault kinds). Connect-level faults shape the
+A fault in force at T becomes server behaviour here, through the fault registry's own effects (faults.py,
+`plan_for`: the same rules the simulated destination follows). Connect-level faults shape the
 endpoint for the lab's whole life, since one socket cannot both refuse and accept: `connection_refused`
 leaves nothing listening, `connect_timeout` leaves a listener whose SYNs are never answered. Session-level
 faults are drawn per connection with their probability, as the simulation draws them per attempt. No I/O.
@@ -12,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from ..faults import PeerPlan, plan_for
 from ..scenario.schema import Fault
+from ..smtp_rules import Failure
 from ..world.servers import ServerState
 
 __all__ = ["Endpoint", "CLOSE", "SERVICE_UNAVAILABLE", "TOO_BUSY", "CertificateChoice", "SessionPlan",
@@ -29,12 +32,11 @@ class Endpoint(Enum):
 
 #: Marker for "the server closes the connection here, without a reply".
 CLOSE = "<close>"
-#: RFC 5321 section 3.8: a server that cannot serve answers the greeting with 421 and closes.
-SERVICE_UNAVAILABLE = "421 4.3.2 Service not available, closing transmission channel"
+#: RFC 5321 section 3.8: a server that cannot serve answers the greeting with 421 and closes (the reply the
+#: fault registry gives `service_unavailable`).
+SERVICE_UNAVAILABLE = plan_for([Fault("service_unavailable", "", 0.0, None, 1.0)]).replies["banner"]
 #: The greeting when more sessions are open than the server's concurrency (RFC 5321 section 4.2.3, 421).
 TOO_BUSY = "421 4.3.2 Too many connections, try again later"
-
-_CERTIFICATE_FAULTS = ("certificate_untrusted", "certificate_expired", "certificate_name_mismatch")
 
 
 class CertificateChoice(Enum):
@@ -62,11 +64,12 @@ class SessionPlan:
 
 
 def endpoint_kind(faults: Sequence[Fault]) -> Endpoint:
-    """The endpoint of a server with these faults in force (any probability above zero counts)."""
-    kinds = {f.kind for f in faults if f.probability > 0}
-    if "connect_timeout" in kinds:
+    """The endpoint of a server with these faults in force (any probability above zero counts), by the fault
+    registry's own effects (faults.plan_for): an unanswered SYN hides a refusal."""
+    connect = plan_for([f for f in faults if f.probability > 0]).connect
+    if connect is Failure.TIMED_OUT:
         return Endpoint.SILENT
-    if "connection_refused" in kinds:
+    if connect is Failure.REFUSED:
         return Endpoint.REFUSED
     return Endpoint.LISTENING
 
@@ -78,36 +81,22 @@ def silent_endpoint() -> Endpoint:
 
 
 def plan_session(server: ServerState, faults: Sequence[Fault], rng: random.Random) -> SessionPlan:
-    """The plan of one connection: each fault fires with its probability, drawn from `rng`; the server's
-    configured replies apply at every connection."""
+    """The plan of one connection: each fault fires with its probability, drawn from `rng`, and the fault
+    registry says what the firing ones make the server do (faults.plan_for, the simulation's own rules);
+    the server's configured replies apply at every connection. A cut at a stage comes before a reply there."""
     fired = [f for f in faults if f.probability >= 1.0 or (f.probability > 0 and rng.random() < f.probability)]
-    replies = dict(server.config.replies)
-    stage_reply: dict[str, str] = {}
-    closed_at: str | None = None
-    for f in fired:
-        if f.kind == "smtp_reply" and f.stage is not None and f.reply is not None:
-            stage_reply.setdefault(f.stage, f.reply)
-        elif f.kind == "connection_closed":
-            closed_at = closed_at or (f.stage or "data")
-    kinds = {f.kind for f in fired}
+    peer = plan_for(fired)
 
     def at(stage: str) -> str | None:
-        if closed_at == stage:
-            return CLOSE
-        return stage_reply.get(stage, replies.get(stage))
+        return CLOSE if stage in peer.closes_at else peer.reply(server, stage)
 
-    banner = at("banner")
-    if "service_unavailable" in kinds and banner != CLOSE:
-        banner = SERVICE_UNAVAILABLE
-    return SessionPlan(banner=banner, ehlo=at("ehlo"),
-                       starttls=server.config.starttls and "tls_not_offered" not in kinds,
-                       starttls_reply=at("starttls"), certificate=_certificate(kinds), mail=at("mail"), rcpt=at("rcpt"), data=at("data"))
+    return SessionPlan(banner=at("banner"), ehlo=at("ehlo"),
+                       starttls=server.config.starttls and peer.offers_starttls,
+                       starttls_reply=at("starttls"), certificate=_certificate(peer), mail=at("mail"),
+                       rcpt=at("rcpt"), data=at("data"))
 
 
-def _certificate(kinds: set[str]) -> CertificateChoice:
-    if "tls_handshake_failure" in kinds:
+def _certificate(peer: PeerPlan) -> CertificateChoice:
+    if peer.breaks_handshake:
         return CertificateChoice.BROKEN
-    for kind in _CERTIFICATE_FAULTS:   # the simulation's precedence (attempt.py): untrusted, expired, name
-        if kind in kinds:
-            return CertificateChoice(kind)
-    return CertificateChoice.NORMAL
+    return CertificateChoice(peer.certificate) if peer.certificate is not None else CertificateChoice.NORMAL

@@ -54,9 +54,9 @@ class WorldAtT:
         """DNS names with a dns_failure in force at T."""
         out: dict[str, tuple[Fault, ...]] = {}
         for sf in self.engine.faults.faults:
-            f = sf.fault
-            if f.kind == "dns_failure" and sf.active(self.at):
-                out[f.target.lower().rstrip(".")] = out.get(f.target.lower().rstrip("."), ()) + (f,)
+            if sf.fault.kind == "dns_failure" and sf.active(self.at):
+                name = sf.fault.target.lower().rstrip(".")
+                out[name] = out.get(name, ()) + (sf.fault,)
         return out
 
     def connector_spec(self, name: str) -> SessionSpec:

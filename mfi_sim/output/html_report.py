@@ -16,9 +16,10 @@ from .. import codes
 from .. import alerts as alert_rules
 from ..alerts import Alert
 from ..engine import Result
+from ..faults import fault_label
 from ..records import QueueSnapshot
 from ..units import format_duration, iso_at
-from . import svg
+from . import chart_marks, svg
 from .json_result import result_dict
 
 __all__ = ["report_html"]
@@ -110,7 +111,8 @@ def _charts(result: Result) -> str:
     figures = []
     for q in result.queues:
         snaps = by_connector[q.name]
-        figures.append(_figure(*_queue_chart(result, q.name, q.counters.max_queue_depth, snaps)))
+        route = chart_marks.route_of(result.scenario, result.scenario.connector(q.name))
+        figures.append(_figure(*_queue_chart(result, q.name, q.counters.max_queue_depth, snaps, route)))
         figures.append(_figure(*_attempts_chart(result, q.name, q.counters.failures_by_hour, snaps)))
     return '<section id="charts"><h2>Charts</h2>\n' + "\n".join(figures) + "</section>"
 
@@ -121,12 +123,6 @@ def _figure(heading: str, chart: str, caption: str) -> str:
 
 def _time_title(result: Result) -> str:
     return f"hours since the start of the run (0 = {iso_at(result.scenario.start, 0.0)[:16].replace('T', ' ')} UTC)"
-
-
-def _fault_label(kind: str, target: str, error: str | None, stage: str | None, probability: float) -> str:
-    detail = f" ({error})" if error else (f" at {stage}" if stage else "")
-    chance = f", {probability:.0%} of attempts" if probability < 1 else ""
-    return f"fault: {kind.replace('_', ' ')}{detail} on {target}{chance}"
 
 
 def _expiry_horizon(result: Result, snaps: list[QueueSnapshot]) -> float | None:
@@ -145,8 +141,12 @@ def _expiry_horizon(result: Result, snaps: list[QueueSnapshot]) -> float | None:
     return last.oldest_arrival + expiration if stuck else None
 
 
-def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSnapshot]) -> tuple[str, str, str]:
-    """Queue depth (all queued, and queued over `queued_for`) with faults, threshold, alerts and expiry."""
+def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSnapshot],
+                 route: chart_marks.Route) -> tuple[str, str, str]:
+    """Queue depth (all queued, and queued over `queued_for`) with the faults on the connector's route, the
+    threshold, alerts, admin actions, certificate expiry and message expiry."""
+    windows = chart_marks.faults_on(result, route)
+    marks = chart_marks.marks_on(result, result.scenario.connector(name), route)
     settings = result.scenario.alerts
     over = format_duration(settings.queued_for)
     alerts = [a for a in result.alerts.alerts if name in a.connectors]
@@ -155,9 +155,9 @@ def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSn
     peak_n = peak.queued_messages if peak else 0
     show_threshold = settings.threshold <= 3 * max(peak_n, 1)
     y_max, step = svg.y_range(max(peak_n, settings.threshold if show_threshold else 0))
-    lane_top = 8 + len(result.fault_windows) * ROW
+    lane_top = 8 + len(windows) * ROW
     plot = svg.Plot(LEFT, lane_top + len(lanes) * ROW + 8, WIDTH - LEFT - RIGHT, 260.0, result.duration / 3600, y_max)
-    out = svg.y_axis(plot, step, "messages in the queue") + _fault_bands(plot, result)
+    out = svg.y_axis(plot, step, "messages in the queue") + _fault_bands(plot, windows)
     out += _lanes(plot, lanes, alerts, lane_top, result.duration)
     out.append(svg.polyline([(plot.x(s.t / 3600), plot.y(s.aged_messages)) for s in snaps], AGED, 2))
     out.append(svg.polyline([(plot.x(s.t / 3600), plot.y(s.queued_messages)) for s in snaps], QUEUED, 2.5))
@@ -177,15 +177,17 @@ def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSn
         x = plot.x(expires / 3600)
         out.append(svg.line(x, plot.top, x, plot.bottom, EXPIRY, 2, "8 3 2 3"))
         out.append(svg.label_within(plot, x + 4, x, note_y, "first messages expire", EXPIRY, halo=True))
+    out += chart_marks.draw(plot, marks, note_y + (18 if expiry_drawn else 0))
     out += svg.x_axis_hours(plot, _time_title(result))
     items = [svg.LegendItem("line", QUEUED, "queued messages"),
              svg.LegendItem("line", AGED, f"queued over {over} (what the alerts count)")]
     items += [svg.LegendItem("dash", THRESHOLD, "alert threshold")] if show_threshold else []
-    items += [svg.LegendItem("band", FAULT, "fault in force")] if result.fault_windows else []
+    items += [svg.LegendItem("band", FAULT, "fault in force")] if windows else []
     items += [svg.LegendItem("up", _lane_colour(k), f"{alert_rules.rule_entry(k).label.lower()} raised: {k}")
               for k in lanes]
     items += [svg.LegendItem("dot", RESOLVED, "resolved")] if any(a.resolved_s is not None for a in alerts) else []
     items += [svg.LegendItem("vline", EXPIRY, "first messages expire")] if expiry_drawn else []
+    items += chart_marks.legend_items(marks)
     legend, legend_h = svg.legend(items, plot.left, plot.bottom + 48, plot.width)
     chart = svg.svg_root(WIDTH, plot.bottom + 56 + legend_h, f"Queue depth over time on connector {name}",
                          out + legend)
@@ -200,14 +202,16 @@ def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSn
                     "back to their senders as NDRs." if expiry_drawn else
                     f" The first messages would expire at +{format_duration(expires)} ({iso_at(start, expires)}), "
                     "after the end of the run.")
+    if marks:
+        caption += " Marked: " + "; ".join(chart_marks.describe(m) for m in marks) + "."
     return f"Queue depth: {name}", chart, caption
 
 
-def _fault_bands(plot: svg.Plot, result: Result) -> list[str]:
-    """A shaded band per fault while it was in force, each labelled in its own row above the plot."""
+def _fault_bands(plot: svg.Plot, windows: list[tuple[int, Any, float, float]]) -> list[str]:
+    """A shaded band per fault on the connector's route while it was in force, each labelled in its own row."""
     out = []
-    for i, (_, f, s0, s1) in enumerate(result.fault_windows):
-        label = _fault_label(f.kind, f.target, f.error, f.stage, f.probability)
+    for i, (_, f, s0, s1) in enumerate(windows):
+        label = f"fault: {fault_label(f)}"
         x0, x1 = plot.x(s0 / 3600), plot.x(s1 / 3600)
         row = 8 + i * ROW
         out.append(svg.rect(x0, row + 2, x1 - x0, plot.bottom - row - 2, FAULT, 0.13,

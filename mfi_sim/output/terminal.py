@@ -21,8 +21,9 @@ def story_text(sc: Scenario) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def summary_text(result: Result) -> str:
-    """Counts, latency percentiles, queue peak, per-connector status and NDRs by status, then the timeline."""
+def summary_text(result: Result, width: int = 0) -> str:
+    """Counts, latency percentiles, queue peak, per-connector status and NDRs by status, then the timeline,
+    its entries wrapped to `width` columns under their text (0: no wrapping)."""
     d = result_dict(result)
     s = d["summary"]
     lat = s["latency_s"]
@@ -51,8 +52,16 @@ def summary_text(result: Result) -> str:
         out.append("")
         out.append("Timeline")
         for e in result.recorder.timeline:
-            out.append(f"  {format_duration(e.t):>8}  {iso_at(sc.start, e.t)[11:19]}  {e.text}")
+            out.append(_wrapped(f"  {format_duration(e.t):>8}  {iso_at(sc.start, e.t)[11:19]}  ", e.text, width))
     return "\n".join(out) + "\n"
+
+
+def _wrapped(head: str, text: str, width: int) -> str:
+    """`head` then `text`, continued on lines indented under the text when longer than `width` (if given)."""
+    if width <= len(head) + 20:
+        return head + text
+    return textwrap.fill(text, width, initial_indent=head, subsequent_indent=" " * len(head),
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _secs(x: float) -> str:

@@ -12,7 +12,7 @@ from . import schema as s
 from .fields import allowed
 from .reader import MISSING, Context, Reader, describe
 
-__all__ = ["read_tests", "Vocabulary", "ALERT_LABELS", "did_you_mean"]
+__all__ = ["read_tests", "Vocabulary", "ALERT_LABELS", "did_you_mean", "pinned_codes"]
 
 _TEST_OWN = frozenset({"name", "eval_time", "alert", "expect", "match", "metric", "connector", "value", "tolerance",
                        "raised_within", "resolved_within", "count", "notifications"})
@@ -221,3 +221,15 @@ def read_tests(top: Reader, ctx: Context, sc: s.Scenario) -> tuple[s.TestCase, .
 def _past_end(t: float, duration: float) -> str:
     from ..units import format_duration
     return f"{format_duration(t)} is after the end of the run ({format_duration(duration)})"
+
+
+def pinned_codes(sc: s.Scenario) -> list[str]:
+    """The error codes a scenario's own alert tests expect to see (what `mfi-sim list` shows it teaches)."""
+    out: list[str] = []
+    for case in sc.tests:
+        if case.alert is None or case.expect != "firing":
+            continue
+        for value in [case.alert, *(v for k, v in case.labels if k == "code")]:
+            if isinstance(value, str) and _FULL_CODE.match(value) and value not in out:
+                out.append(value)
+    return out

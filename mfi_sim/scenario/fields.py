@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..faults import KINDS, FaultField, Target
+
 __all__ = ["Field", "FIELDS", "allowed", "markdown_table", "update_readme"]
 
 START, END = "<!-- fields:start -->", "<!-- fields:end -->"
@@ -25,6 +27,32 @@ class Field:
 
 
 _F = Field
+
+
+def _fault_head() -> tuple[Field, ...]:
+    """`kind` and `target` of [[faults]], from the fault-kind registry."""
+    dns = ", ".join(f"`{k.name}`" for k in KINDS.values() if k.target is Target.DNS)
+    return (_F("faults", "kind", "string", "required", ", ".join(f"`{k}`" for k in KINDS) + "."),
+            _F("faults", "target", "IP or DNS name", "required", f"A server address; a DNS name for {dns}."))
+
+
+def _fault_own_fields() -> tuple[Field, ...]:
+    """The kinds' own fields (error, stage, reply, ...), each with the kinds that take it, from the registry."""
+    names: dict[str, list[tuple[str, FaultField]]] = {}
+    for kind in KINDS.values():
+        for spec in kind.fields:
+            names.setdefault(spec.name, []).append((kind.name, spec))
+    out = []
+    for name, users in names.items():
+        kinds = "string" if all(spec.choices is not None for _, spec in users) else "SMTP reply"
+        defaults = " / ".join(dict.fromkeys(f'"{spec.default}"' if spec.default is not None else "required"
+                                            for _, spec in users))
+        meaning = "; ".join(f"`{k}`: " + (", ".join(f"`{c}`" for c in spec.choices) if spec.choices is not None
+                                          else spec.meaning) for k, spec in users)
+        out.append(_F("faults", name, kinds, defaults, meaning + "."))
+    return tuple(out)
+
+
 FIELDS: tuple[Field, ...] = (
     _F("", "scenario", "table", "required", "Name, story, seed, start and length of the run."),
     _F("", "tenant", "table", "defaults", "The tenant's domain, message lifetime, retry schedule, notices."),
@@ -83,18 +111,15 @@ FIELDS: tuple[Field, ...] = (
     _F("traffic", "end", "duration", "the end", "When it stops."),
     _F("traffic.bursts", "at", "duration", "required", "When the burst arrives."),
     _F("traffic.bursts", "count", "integer", "required", "How many messages."),
-    _F("faults", "kind", "string", "required", "`dns_failure`, `connect_timeout`, `connection_refused`, `service_unavailable`, `tls_not_offered`, `tls_handshake_failure`, `connection_closed`, `certificate_expired`, `certificate_name_mismatch`, `certificate_untrusted`, `smtp_reply`."),
-    _F("faults", "target", "IP or DNS name", "required", "A server address; a DNS name for `dns_failure`."),
+    *_fault_head(),
     _F("faults", "start", "duration", "0s", "When it starts."),
     _F("faults", "duration", "duration", "—", "How long it lasts (or `end`; neither: to the end)."),
     _F("faults", "end", "duration", "—", "When it ends."),
     _F("faults", "probability", "number 0..1", "1.0", "Chance that it hits a given attempt."),
-    _F("faults", "error", "string", '"nxdomain"', "`dns_failure` only: `nxdomain`, `servfail` or `timeout`."),
-    _F("faults", "stage", "string", "data / required", "`connection_closed`: `banner`, `ehlo`, `data`; `smtp_reply`: also `starttls`, `mail`, `rcpt`."),
-    _F("faults", "reply", "SMTP reply", "required", "`smtp_reply` only: the reply, e.g. `451 4.7.500 Server busy`."),
+    *_fault_own_fields(),
     _F("actions", "at", "duration", "required", "When the admin acts."),
-    _F("actions", "do", "string", "required", "`fix_now`, `disable_connector`, `enable_connector`, `set_smart_hosts`, `set_dns_record`, `renew_certificate`, `clear_fault`, `resolve_alert`."),
-    _F("actions", "connector", "string", "—", "The connector (fix_now, disable/enable_connector, set_smart_hosts)."),
+    _F("actions", "do", "string", "required", "`fix_now`, `disable_connector`, `enable_connector`, `set_smart_hosts`, `set_dns_record`, `renew_certificate`, `clear_fault`, `resolve_alert`, `set_tls`."),
+    _F("actions", "connector", "string", "—", "The connector (fix_now, disable/enable_connector, set_smart_hosts, set_tls)."),
     _F("actions", "smart_hosts", "list", "—", "New smart hosts (set_smart_hosts)."),
     _F("actions", "name", "DNS name", "—", "Record owner (set_dns_record)."),
     _F("actions", "type", "string", "—", "`A`, `MX` or `CNAME` (set_dns_record)."),
@@ -106,6 +131,8 @@ FIELDS: tuple[Field, ...] = (
     _F("actions", "fault", "integer", "—", "Index in `[[faults]]` (clear_fault)."),
     _F("actions", "after", "duration", "`[tenant] propagation_delay`", "Tenant configuration changes only: how long this one takes to take effect."),
     _F("actions", "alert", "alert id or policy name", "—", "resolve_alert: an alert id such as `policy-1`, or a policy name to resolve every open alert of it."),
+    _F("actions", "tls", "string", "—", "New TLS setting of the connector: `None`, `EncryptionOnly`, `CertificateValidation` or `DomainValidation` (set_tls)."),
+    _F("actions", "tls_domain", "domain", "—", "The name the certificate must carry, with `DomainValidation` (set_tls)."),
     _F("alerts", "threshold", "integer >= 200", "2000", "Messages queued over `queued_for` that raise the policy alert."),
     _F("alerts", "queued_for", "duration", "1h", "How long a message must wait to count."),
     _F("alerts", "evaluate_every", "duration", "5m", "Evaluation cadence."),

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ScenarioError
+from ..faults import KINDS, REPLY_STAGES, Target
 from ..units import format_duration, parse_instant, parse_rate, parse_size
 from . import schema as s
 from .files import bundled_names, bundled_path, load_scenario, resolve_path
@@ -93,20 +94,26 @@ def _connector(r: Reader) -> s.Connector:
     if use_mx and len(domains) > 1:
         raise r.error("recipient_domains", "a connector with use_mx = true routes one domain (the service keeps a "
                                            "queue per next-hop domain); use one connector per domain")
-    tls = r.choice("tls", s.TLS_MODES, "None")
-    tls_domain = r.text("tls_domain", None)
-    if tls == "DomainValidation" and not tls_domain:
-        raise r.error("tls_domain", "DomainValidation needs tls_domain")
-    if tls != "DomainValidation" and tls_domain:
-        raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
+    tls, tls_domain = _tls(r, "None")
     c = s.Connector(name=name, smart_hosts=hosts, use_mx=use_mx,
                     port=r.integer("port", 25, 1, 65535), recipient_domains=tuple(_host(d) for d in domains),
-                    tls=tls, tls_domain=_host(tls_domain) if tls_domain else None,
+                    tls=tls, tls_domain=tls_domain,
                     max_connections=r.integer("max_connections", 20, 1, 10000),
                     messages_per_connection=r.integer("messages_per_connection", 20, 1, 100000),
                     enabled=r.boolean("enabled", True))
     r.done()
     return c
+
+
+def _tls(r: Reader, default: Any = MISSING) -> tuple[str, str | None]:
+    """A connector's TLS setting, and the domain its certificate must name with DomainValidation."""
+    tls = r.choice("tls", s.TLS_MODES, default)
+    tls_domain = r.text("tls_domain", None)
+    if tls == "DomainValidation" and not tls_domain:
+        raise r.error("tls_domain", "DomainValidation needs tls_domain")
+    if tls != "DomainValidation" and tls_domain:
+        raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
+    return tls, _host(tls_domain) if tls_domain else None
 
 
 def _certificate(r: Reader, start: Any) -> s.Certificate:
@@ -134,8 +141,8 @@ def _server(r: Reader, start: Any) -> s.Server:
     replies_r = r.sub("replies")
     replies = []
     for stage in list(replies_r.data):
-        if stage not in s.REPLY_STAGES:
-            raise replies_r.error(stage, f"unknown stage; use one of {', '.join(s.REPLY_STAGES)}")
+        if stage not in REPLY_STAGES:
+            raise replies_r.error(stage, f"unknown stage; use one of {', '.join(REPLY_STAGES)}")
         replies.append((stage, _reply(replies_r, stage)))
     hostname = r.text("hostname", address)
     server = s.Server(address=address, port=r.integer("port", 25, 1, 65535), hostname=_host(hostname),
@@ -195,7 +202,7 @@ def _nonneg(value: Any) -> float:
 
 
 def _fault(r: Reader) -> s.Fault:
-    kind = r.choice("kind", s.FAULT_KINDS)
+    kind = r.choice("kind", tuple(KINDS))
     target = _host(r.text("target"))
     start = r.duration("start", 0.0)
     if "duration" in r.data and "end" in r.data:
@@ -208,14 +215,11 @@ def _fault(r: Reader) -> s.Fault:
         if end <= start:
             raise r.error("end", f"the fault ends ({format_duration(end)}) before it starts "
                                  f"({format_duration(start)})")
-    error = stage = reply = None
-    if kind == "dns_failure":
-        error = r.choice("error", s.DNS_ERRORS, "nxdomain")
-    elif kind == "connection_closed":
-        stage = r.choice("stage", s.CLOSE_STAGES, "data")
-    elif kind == "smtp_reply":
-        stage = r.choice("stage", s.REPLY_STAGES)
-        reply = _reply(r, "reply")
+    own: dict[str, str | None] = {"error": None, "stage": None, "reply": None}
+    for spec in KINDS[kind].fields:        # each kind's own fields, from the registry (faults.py)
+        own[spec.name] = (_reply(r, spec.name) if spec.choices is None
+                          else r.choice(spec.name, spec.choices, MISSING if spec.default is None else spec.default))
+    error, stage, reply = own["error"], own["stage"], own["reply"]
     f = s.Fault(kind=kind, target=target, start=start, end=end,
                 probability=r.number("probability", 1.0, 0.0, 1.0), error=error, stage=stage, reply=reply)
     r.done()
@@ -257,6 +261,9 @@ def _action_fields(r: Reader, start: datetime, duration: float, do: str) -> s.Ac
                      names=tuple(_host(n) for n in names) if names else None)
     elif do == "resolve_alert":
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
+    elif do == "set_tls":
+        tls, tls_domain = _tls(r)
+        a = s.Action(at=at, do=do, connector=r.text("connector"), tls=tls, tls_domain=tls_domain)
     else:
         a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
     return a
@@ -368,7 +375,7 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
 
     faults = tuple(_fault(r) for r in top.tables("faults"))
     for i, f in enumerate(faults):
-        if f.kind == "dns_failure":
+        if KINDS[f.kind].target is Target.DNS:
             if f.target not in names:
                 raise ctx.error(f"faults[{i}].target", f"{f.target!r} is not a name in any [dns] zone",
                                 "faults", i, "target")

@@ -5,15 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
-DNS_ERRORS = ("nxdomain", "servfail", "timeout")
-SERVER_FAULTS = ("connect_timeout", "connection_refused", "service_unavailable", "tls_not_offered",
-                 "tls_handshake_failure", "certificate_expired", "certificate_name_mismatch",
-                 "certificate_untrusted", "connection_closed", "smtp_reply")
-FAULT_KINDS = ("dns_failure",) + SERVER_FAULTS
-CLOSE_STAGES = ("banner", "ehlo", "data")
-REPLY_STAGES = ("banner", "ehlo", "starttls", "mail", "rcpt", "data")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
-                "renew_certificate", "clear_fault", "resolve_alert")
+                "renew_certificate", "clear_fault", "resolve_alert", "set_tls")
 ALERT_SCOPES = ("tenant", "connector")
 LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_p99", "latency_max")   # delivered messages, seconds
 METRICS = ("queued", "delivered", "ndr", "rejected", "queue_status", "received") + LATENCY_METRICS
@@ -104,6 +97,8 @@ class Action:
     fault: int | None = None
     alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
     after: float | None = None   # tenant configuration changes: the propagation delay of this one
+    tls: str | None = None       # set_tls: one of TLS_MODES
+    tls_domain: str | None = None   # set_tls with DomainValidation
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..faults import FaultSchedule
+from ..faults import KINDS, FaultSchedule, Target
 from ..scenario.schema import Fault, Scenario
 from .dns import ZoneResolver
 from .servers import ServerState, build_servers
@@ -39,7 +39,8 @@ class WorldState:
         return wanted
 
     def dns_fault(self, name: str, now: float) -> str | None:
+        """The DNS error a fault on `name` injects into this lookup (a kind that targets DNS names), or None."""
         for fault in self.faults.firing(name, now):
-            if fault.kind == "dns_failure":
+            if KINDS[fault.kind].target is Target.DNS:
                 return fault.error
         return None

@@ -252,7 +252,7 @@ function drawChart(st) {
   const step = end > 86400 ? 21600 : end > 21600 ? 7200 : 3600;
   for (let t = 0; t <= end; t += step) {
     const lab = svg("text", { x: x(t), y: H - 8, "text-anchor": "middle", "font-size": 11, fill: "#616161" });
-    lab.textContent = dur(t); g.append(lab);
+    lab.textContent = t === 0 ? "0h" : dur(t); g.append(lab);
   }
   g.append(svg("line", { x1: L, x2: W - R, y1: y(st.scenario.threshold), y2: y(st.scenario.threshold),
                          stroke: "#c50f1f", "stroke-dasharray": "6 4" }));
@@ -268,11 +268,23 @@ function drawChart(st) {
   $("chart").replaceChildren(g);
 }
 
+function editing(id) {
+  // A form the trainee is typing in is not redrawn under their fingers (the clock may be playing).
+  return $(id).contains(document.activeElement) && document.activeElement.tagName !== "BUTTON";
+}
+
 function drawConnectors(st) {
+  if (editing("connectors")) return;
   const rows = st.connectors.map((c) => {
     const hosts = el("input", { size: 26, value: c.smart_hosts.join(", "), "aria-label": "smart hosts" });
     const save = el("button", { onclick: () => act({ do: "set_smart_hosts", connector: c.name,
       smart_hosts: hosts.value.split(",").map((h) => h.trim()).filter((h) => h) }) }, "Save smart hosts");
+    const mode = el("select", { "aria-label": "TLS setting" },
+      ["None", "EncryptionOnly", "CertificateValidation", "DomainValidation"].map((m) => el("option", { value: m }, m)));
+    mode.value = c.tls;
+    const domain = el("input", { size: 18, value: c.tls_domain || "", placeholder: "TLS domain", "aria-label": "TLS domain" });
+    const saveTls = el("button", { onclick: () => act(Object.assign({ do: "set_tls", connector: c.name, tls: mode.value },
+      mode.value === "DomainValidation" ? { tls_domain: domain.value.trim() } : {})) }, "Save TLS");
     const toggle = el("button", { onclick: () => act({ do: c.enabled ? "disable_connector" : "enable_connector",
                                                       connector: c.name }) }, c.enabled ? "Turn off" : "Turn on");
     return el("tr", { "data-connector": c.name },
@@ -282,7 +294,7 @@ function drawConnectors(st) {
       el("td", { class: "queued" }, c.queued_messages), el("td", {}, c.retry_count),
       el("td", { class: "err" }, c.last_error || "—"),
       el("td", {}, c.use_mx ? "MX records of the domain" : el("div", {}, hosts, " ", save),
-         el("div", { class: "muted" }, "TLS: " + c.tls + (c.tls_domain ? " (" + c.tls_domain + ")" : ""))),
+         el("div", { class: "tls" }, "TLS ", mode, " ", domain, " ", saveTls)),
       el("td", {}, c.enabled ? "On" : "Off", " ", toggle));
   });
   $("connectors").replaceChildren(table(["Name", "Status", "Queued", "Retries", "Last error", "Routing", "State"],
@@ -299,6 +311,7 @@ function drawDns(st) {
 }
 
 function drawServers(st) {
+  if (editing("servers")) return;
   $("servers").replaceChildren(table(["Server", "Certificate", "Valid until", "Renew"], st.servers.map((s) => {
     const c = s.certificate;
     const until = el("input", { type: "date", "aria-label": "new expiry date" });
