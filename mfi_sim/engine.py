@@ -95,7 +95,7 @@ class Engine:
         self.faults = FaultSchedule(scenario.faults, stream_rng(self.seed, "faults"))
         self.world = WorldState(scenario, self.faults)
         tenant = scenario.tenant
-        policy = get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
+        policy = tenant.policy or get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
         self.queues: list[ConnectorQueue] = []
         for ci, conn in enumerate(scenario.connectors):
             # Streams are keyed by their position in [[traffic]]: two identical tables stay independent.
@@ -242,7 +242,7 @@ class Engine:
 
     def watch_certificate(self, address: str, not_after: float) -> None:
         """Notes a newly installed certificate's expiry when the clock reaches it within the run."""
-        if not_after < self.duration:
+        if self.env.now < not_after < self.duration:   # one already past is simply expired
             self.env.process(self._certificate_expiry(address, not_after))
 
     # ------------------------------------------------------------------------------------------ run

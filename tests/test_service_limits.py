@@ -1,4 +1,4 @@
-"""The service's limits (scenario/limits.py): a message lifetime outside 12-24 h under exchange-online is
+"""The service's limits (scenario/service_limits.py): a message lifetime outside 12-24 h under exchange-online is
 warned about on stderr, and the run goes on."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mfi_sim import loads_scenario
-from mfi_sim.scenario.limits import limit_warnings
+from mfi_sim.scenario.service_limits import limit_warnings
 
 from helpers import cli, scenario_text
 
