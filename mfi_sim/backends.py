@@ -76,6 +76,10 @@ def _run_processes(tasks: Sequence[Task], workers: int, tick: Callable[[], None]
             rows_by_index[futures[future]] = future.result()
             tick()
     except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) or failed: the workers write nothing, so they stop now rather than
+        # after their current task (the interpreter would wait for them on exit).
+        for worker in list((pool._processes or {}).values()):
+            worker.kill()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__, codes
 from .errors import MfiSimError, OptionError, ScenarioError
+from .escaping import clip_middle, one_line, terminal
 from .records import TeeSink
 from .units import parse_duration
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from .engine import Result
 
 EXIT_OK, EXIT_TEST_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 143     # 128 + SIGTERM, as a shell reports a process the signal ended
+ERROR_LIMIT = 300     # characters of an error line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,6 +90,8 @@ def _parser() -> _Parser:
                      help="write the same series as a promtool input_series block")
     run.add_argument("--transcript", metavar="N|first-failure",
                      help="print the SMTP transcript of the Nth delivery attempt, or of the first failing one")
+    run.add_argument("--max-messages", type=_positive_int, default=None, metavar="N",
+                     help="refuse scenarios expected to bring more messages than N (default 20,000,000)")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     tst = sub.add_parser("test", help="evaluate the [[tests]] tables of scenarios; exit 1 on any failure")
@@ -139,6 +145,14 @@ def _parser() -> _Parser:
     _add_lab_parser(sub)
     _add_probe_parser(sub)
     return p
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C is, so every `finally` removes what it staged before the process ends."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _instant(text: str) -> float:
@@ -235,13 +249,28 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; SIGTERM is handled like SIGINT (exit 143 instead of 130) while it runs."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:            # not the main thread: leave signals alone
+        return _main(argv)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "test": _test, "sweep": _sweep, "validate": _validate, "list": _list,
                 "explain": _explain, "lab": _lab, "console": _console, "probe": _probe}[args.command](args)
     except (ScenarioError, OptionError) as exc:
-        print(f"mfi-sim: error: {exc}", file=sys.stderr)
+        _error(str(exc), bounded=isinstance(exc, ScenarioError))
         return EXIT_BAD_INPUT
+    except Terminated:
+        print("mfi-sim: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("mfi-sim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -250,23 +279,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except MfiSimError as exc:
-        print(f"mfi-sim: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_BAD_INPUT
     except OSError as exc:
-        print(f"mfi-sim: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        _error(f"{exc.filename or ''}: {exc.strerror or exc}")
         return EXIT_BAD_INPUT
+
+
+def _error(text: str, bounded: bool = False) -> None:
+    """An error as one line on stderr, control characters escaped; cut in the middle beyond ERROR_LIMIT
+    characters unless `bounded` (a ScenarioError: the file in full, the field and a clipped message)."""
+    line = f"mfi-sim: error: {one_line(text)}"
+    print(line if bounded else clip_middle(line, ERROR_LIMIT), file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .engine import Engine
-    from .output.atomic import write_atomic
+    from .output.atomic import OutputSet
     from .output.events import EventWriter
     from .output.json_result import result_json
     from .output.ndr_files import NdrDirectory
     from .output.terminal import story_text, summary_text
-    from .scenario import load_scenario
+    from .scenario import check_size, load_scenario
+    from .scenario.limits import MAX_MESSAGES
 
-    scenario = load_scenario(args.scenario)
+    limit = args.max_messages or MAX_MESSAGES
+    scenario = load_scenario(args.scenario, limit)
+    check_size(scenario, args.duration, limit)
     _note_cut_short(scenario, args.duration)
     for option in ("report", "trace", "queue_snapshots", "metrics", "promtool_series", "json", "events"):
         path = getattr(args, option)
@@ -281,14 +320,15 @@ def _run(args: argparse.Namespace) -> int:
         else:
             raise OptionError(f"--transcript: expected a positive number or first-failure, got {args.transcript!r}")
     sinks: list[Any] = []
-    if args.events:
-        sinks.append(EventWriter(args.events, scenario))
-    if args.trace:
-        from .output.trace_csv import TraceCsvWriter
-        sinks.append(TraceCsvWriter(args.trace, scenario))
-    trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
-    ndrs = NdrDirectory(args.ndr_dir, scenario) if args.ndr_dir else None
+    outputs = OutputSet()     # every output of the run: all new, or all as they were (SIGTERM, full disk)
     try:
+        if args.events:
+            sinks.append(EventWriter(args.events, scenario, outputs=outputs))
+        if args.trace:
+            from .output.trace_csv import TraceCsvWriter
+            sinks.append(TraceCsvWriter(args.trace, scenario, outputs=outputs))
+        trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
+        ndrs = NdrDirectory(args.ndr_dir, scenario, outputs) if args.ndr_dir else None
         bar = _progress("simulating") if not args.quiet and sys.stderr.isatty() else None
         engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=trace, on_ndr=ndrs,
                         progress=(lambda now, total: bar(int(100 * now / total), 100)) if bar else None,
@@ -298,37 +338,36 @@ def _run(args: argparse.Namespace) -> int:
         if ndrs is not None:
             ndrs.bind(engine.queues)
         if not args.quiet:
-            print(story_text(scenario))
+            print(terminal(story_text(scenario)))
         result = engine.run()
-        outputs: list[tuple[str, Callable[[Result], str]]] = []
+        renders: list[tuple[str, Callable[[Result], str]]] = []
         if args.json:
-            outputs.append((args.json, result_json))
+            renders.append((args.json, result_json))
         if args.report:
             from .output.html_report import report_html
-            outputs.append((args.report, report_html))
+            renders.append((args.report, report_html))
         if args.queue_snapshots:
             from .output.queue_snapshots import queue_snapshots_jsonl
-            outputs.append((args.queue_snapshots, queue_snapshots_jsonl))
+            renders.append((args.queue_snapshots, queue_snapshots_jsonl))
         if args.metrics:
             from .output.metrics import openmetrics_text
-            outputs.append((args.metrics, openmetrics_text))
+            renders.append((args.metrics, openmetrics_text))
         if args.promtool_series:
             from .output.metrics import promtool_series_yaml
-            outputs.append((args.promtool_series, promtool_series_yaml))
-        texts = [(path, render(result)) for path, render in outputs]   # render all before writing any
-        for path, text in texts:
-            write_atomic(path, text)
-        while sinks:
-            sinks.pop(0).close()
-    finally:
+            renders.append((args.promtool_series, promtool_series_yaml))
+        for path, render in renders:
+            outputs.write(path, render(result))
         for sink in sinks:
-            sink.discard()
+            sink.close()
+        outputs.commit()
+    finally:
+        outputs.discard()
     if not args.quiet:
-        print(summary_text(result, _terminal_width()), end="")
+        print(terminal(summary_text(result, _terminal_width())), end="")
     if capture is not None:
         for q in result.queues:
-            print(f"\nTranscript on '{q.name}'")
-            print("\n".join(q.transcript_lines) if q.transcript_lines else "  (no such attempt in this run)")
+            print(terminal(f"\nTranscript on '{q.name}'"))
+            print(terminal("\n".join(q.transcript_lines)) if q.transcript_lines else "  (no such attempt in this run)")
     return EXIT_OK
 
 
@@ -352,17 +391,15 @@ def _sweep(args: argparse.Namespace) -> int:
     import os
 
     from .grid import parse_set
-    from .output.atomic import write_atomic
+    from .output.atomic import OutputSet
     from .output.sweep_report import connectors_csv, rows_csv, summary_csv, table_text
-    from .scenario import parse_toml, resolve_path
+    from .scenario import check_size, parse_toml, read_text, scenario_from_data
     from .whatif import Target, run_sweep
 
-    path = resolve_path(args.scenario)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc.__class__.__name__}: {exc}", file=args.scenario) from None
+    text = read_text(args.scenario)
     data = parse_toml(text, args.scenario)
+    if args.duration is not None:      # the limits hold for the duration asked for, too
+        check_size(scenario_from_data(dict(data), args.scenario, text), args.duration)
     settings = [parse_set(expr) for expr in args.sets]
     for option in ("csv", "report"):
         target_path = getattr(args, option)
@@ -385,13 +422,18 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.report:
         from .output.sweep_html import sweep_html
         outputs.append((args.report, sweep_html(run)))
-    for target_path, content in outputs:
-        write_atomic(target_path, content)
+    staged = OutputSet()      # the files appear together or not at all
+    try:
+        for target_path, content in outputs:
+            staged.write(target_path, content)
+        staged.commit()
+    finally:
+        staged.discard()
     if not args.quiet:
         reps = sorted(set(run.replications))
         count = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
-        print(f"{run.name}: {len(run.labels)} point(s) x {count} replication(s)")
-        print(table_text(run.labels, run.summary, run.replications), end="")
+        print(terminal(f"{run.name}: {len(run.labels)} point(s) x {count} replication(s)"))
+        print(terminal(table_text(run.labels, run.summary, run.replications)), end="")
     return EXIT_OK
 
 
@@ -424,7 +466,7 @@ def _test(args: argparse.Namespace) -> int:
         try:
             results, count = _test_file(ref, args)
         except ScenarioError as exc:
-            print(f"mfi-sim: error: {exc}", file=sys.stderr)
+            _error(str(exc), bounded=True)
             outcomes.append(load_error(ref, str(exc)))
             continue
         empty += count is None
@@ -464,9 +506,9 @@ def _test_file(ref: str, args: argparse.Namespace) -> tuple[list[Any], int | Non
     else:
         results = run_tests(sc, args.run, args.seed)
     for o in results:
-        print(f"{o.verdict:<5} {sc.source}: {o.name} - {o.summary}")
+        print(one_line(f"{o.verdict:<5} {sc.source}: {o.name} - {o.summary}"))
         for line in o.diff:
-            print(f"        {line}")
+            print(f"        {one_line(line)}")
     return results, count
 
 
@@ -478,10 +520,10 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             sc = load_scenario(ref)
         except ScenarioError as exc:
-            print(f"mfi-sim: error: {exc}", file=sys.stderr)
+            _error(str(exc), bounded=True)
             bad += 1
             continue
-        print(f"{ref}: ok ({sc.name})")
+        print(one_line(f"{ref}: ok ({sc.name})"))
     return EXIT_BAD_INPUT if bad else EXIT_OK
 
 
@@ -496,9 +538,9 @@ def _list(args: argparse.Namespace) -> int:
         sc = load_scenario(name)
         first = " ".join(sc.description.split()).split(". ")[0].rstrip(".") + "."
         shown = ", ".join(pinned_codes(sc)) or "no error"
-        print(f"{name:<{width}}  {sc.name} [{shown}]")
+        print(one_line(f"{name:<{width}}  {sc.name} [{shown}]"))
         if first != ".":
-            print(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder=' ...')}")
+            print(one_line(f"{'':<{width}}  {textwrap.shorten(first, 96, placeholder=' ...')}"))
     return EXIT_OK
 
 

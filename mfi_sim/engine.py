@@ -92,7 +92,7 @@ class Engine:
         self.faults = FaultSchedule(scenario.faults, stream_rng(self.seed, "faults"))
         self.world = WorldState(scenario, self.faults)
         tenant = scenario.tenant
-        policy = get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
+        policy = tenant.policy or get_policy(list(tenant.retry) if isinstance(tenant.retry, tuple) else tenant.retry)
         self.queues: list[ConnectorQueue] = []
         for ci, conn in enumerate(scenario.connectors):
             # Streams are keyed by their position in [[traffic]]: two identical tables stay independent.
@@ -247,7 +247,7 @@ class Engine:
             note(now, "action", None, f"Admin installs a new certificate on {server.config.hostname} "
                                       f"({server.address}) for {names}, valid until "
                                       f"{iso_at(self.scenario.start, action.not_after)[:10]}")
-            if action.not_after < self.duration:
+            if now < action.not_after < self.duration:   # one already past is simply expired
                 self.env.process(self._certificate_expiry(server.address, action.not_after))
         elif action.do == "resolve_alert":
             self._resolve_alert(action.alert or "", now)

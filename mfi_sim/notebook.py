@@ -15,7 +15,7 @@ Dotted keys are not Python names, so pass them as `**{"faults[0].end": "20h"}` o
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,6 @@ from .errors import ScenarioError
 
 if TYPE_CHECKING:
     from .engine import Result
-    from .records import NdrRecord, TraceSink
     from .scenario.schema import Scenario
     from .whatif import SweepRun
 
@@ -42,6 +41,8 @@ class Loaded:
     text: str
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "scenario" not in self.__dict__:
+            raise AttributeError(name)      # (copying or unpickling asks before the fields exist)
         return getattr(self.scenario, name)
 
 
@@ -49,14 +50,10 @@ def load(path_or_name: str | Path, overrides: Mapping[str, Any] | None = None, *
     """Reads a scenario file or a bundled scenario by name, applies dotted-path overrides (as `--set`) and
     validates it; ScenarioError or OptionError (both MfiSimError) naming the file and field when it is not valid."""
     from .grid import apply
-    from .scenario import parse_toml, resolve_path, scenario_from_data
+    from .scenario import parse_toml, read_text, scenario_from_data
 
     ref = str(path_or_name)
-    path = resolve_path(ref)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc.__class__.__name__}: {exc}", file=ref) from None
+    text = read_text(ref)
     data = parse_toml(text, ref)
     for key, value in {**(overrides or {}), **more}.items():
         apply(data, key, copy.deepcopy(value))
@@ -69,13 +66,13 @@ def _scenario(scenario: Scenario | Loaded) -> Scenario:
 
 
 def simulate(scenario: Scenario | Loaded, seed: int | None = None, duration: float | None = None,
-             trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None,
-             observe_at: tuple[float, ...] = ()) -> Result:
+             **options: Any) -> Result:
     """Runs a scenario (from `load`, or a Scenario) and returns its Result; `result.figures()` and
-    `result.records()` give plain records, `result.to_pandas()` a DataFrame of the queue over time."""
+    `result.records()` give plain records, `result.to_pandas()` a DataFrame of the queue over time. `options`
+    go to the engine as they are (`trace`, `on_ndr`, `observe_at`)."""
     from .engine import simulate as run
 
-    return run(_scenario(scenario), seed, duration, trace, on_ndr, observe_at)
+    return run(_scenario(scenario), seed, duration, **options)
 
 
 def result_record(result: Result) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mfi_sim import load_scenario, simulate
+from mfi_sim import load_scenario, loads_scenario, simulate
+from mfi_sim.errors import ScenarioError
 from mfi_sim.engine import Result
 from mfi_sim.output.html_report import report_html
 from mfi_sim.output.json_result import result_dict
@@ -182,7 +183,8 @@ end = "2h30m"
 """)
     text = text.replace('name = "test"', f"name = {toml(EVIL)}\ndescription = {toml(EVIL + ' (story)')}", 1)
     text = text.replace('name = "To on-premises"', f"name = {toml('To ' + EVIL)}", 1)
-    text = text.replace('hostname = "mail.contoso.com"', f"hostname = {toml(EVIL)}", 1)
+    with pytest.raises(ScenarioError, match="hostname"):   # a host name is checked as one, so it holds no markup
+        loads_scenario(text.replace('hostname = "mail.contoso.com"', f"hostname = {toml(EVIL)}", 1))
     result = run_text(text)
     d = result_dict(result)
     assert EVIL in (d["connectors"][0]["last_error"] or "")      # the reply really reaches the report's data

@@ -10,7 +10,7 @@ from ..messages import message_id, recipient, sender
 from ..queue import ConnectorQueue
 from ..records import NdrRecord
 from ..scenario.schema import Scenario
-from .atomic import write_atomic
+from .atomic import OutputSet
 
 __all__ = ["NdrDirectory", "REPORTING_MTA"]
 
@@ -19,11 +19,13 @@ REPORTING_MTA = SERVICE_HOSTNAME
 
 
 class NdrDirectory:
-    """Receives NdrRecords from the queues and writes each as `<message>-ndr-N.eml` / `-delay-N.eml`."""
+    """Receives NdrRecords from the queues and writes each as `<message>-ndr-N.eml` / `-delay-N.eml`, into
+    a staged directory of `outputs` that becomes `directory` when the run's outputs are committed (so a run
+    that stops early leaves no partial folder)."""
 
-    def __init__(self, directory: str | Path, scenario: Scenario) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: str | Path, scenario: Scenario, outputs: OutputSet) -> None:
+        self.target = Path(directory)
+        self.directory = outputs.directory(directory)
         self.scenario = scenario
         self.queues: list[ConnectorQueue] = []
         self.written = 0
@@ -55,7 +57,7 @@ class NdrDirectory:
         rcpts = [dsn.RecipientStatus(address=addr(i), action=action, status=status, diagnostic=reply,
                                      remote_mta=rec.remote, last_attempt=when(rec.last_attempt),
                                      will_retry_until=when(rec.retry_until) if rec.delayed else None)
-                 for i, status, reply in rec.recipients]
+                 for i, status, reply in (_still_delayed(rec.recipients) if rec.delayed else rec.recipients)]
         self.written += 1
         kind = "delay" if rec.delayed else "ndr"
         dsn_id = f"<{kind}-{rec.connector:02d}{rec.number:09d}-{self.written}@{REPORTING_MTA}>"
@@ -63,4 +65,15 @@ class NdrDirectory:
         msg = build(original, rcpts, reporting_mta=REPORTING_MTA, created=when(rec.t), dsn_message_id=dsn_id,
                     postmaster=f"postmaster@{tenant}")
         name = f"{rec.connector:02d}-{rec.number:09d}-{kind}-{self.written}.eml"
-        write_atomic(self.directory / name, dsn.to_bytes(msg))
+        path = self.directory / name
+        try:
+            path.write_bytes(dsn.to_bytes(msg))     # inside the staged directory: no rename per file
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.target / name)) from None
+
+
+def _still_delayed(recipients: tuple[tuple[int, str, str], ...]) -> list[tuple[int, str, str]]:
+    """A delay notice's recipients with a status that fits "delayed" (RFC 3463 class 4): the queue's last
+    error may be another recipient's permanent one (550 5.1.10), which says nothing of these."""
+    return [(i, status, reply) if status.startswith("4.") else (i, "4.4.7", "Delivery has been delayed")
+            for i, status, reply in recipients]

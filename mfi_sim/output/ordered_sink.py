@@ -14,22 +14,24 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..messages import MessageStore
 from ..scenario.schema import Scenario, Traffic
-from .atomic import AtomicFile
+from .atomic import AtomicFile, OutputSet
 
 if TYPE_CHECKING:
     from ..queue import ConnectorQueue
 
 __all__ = ["OrderedSink", "PendingEvent"]
 
-#: (t, emission number, event, connector index, message number, recipient index, detail, status)
-PendingEvent = tuple[float, int, str, int, int, int, str, str]
+#: (t, emission number, event, connector index, message number, recipient index, detail, status,
+#: destination (server host name, server IP) or None)
+PendingEvent = tuple[float, int, str, int, int, int, str, str, "tuple[str, str] | None"]
 
 
 class OrderedSink:
     """A TraceSink that holds events until the clock passes them, then hands them to `write` in time order."""
 
-    def __init__(self, path: str | Path, scenario: Scenario, mode: str = "w") -> None:
-        self._file = AtomicFile(path, mode)
+    def __init__(self, path: str | Path, scenario: Scenario, mode: str = "w", outputs: OutputSet | None = None) -> None:
+        self._file = outputs.file(path, mode) if outputs is not None else AtomicFile(path, mode)
+        self._staged = outputs is not None
         self._heap: list[PendingEvent] = []
         self._seq = 0
         self.start: datetime = scenario.start
@@ -46,9 +48,10 @@ class OrderedSink:
         self.streams = [q.streams for q in queues]
         self.domains = [[t.to for t in q.streams] for q in queues]
 
-    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str) -> None:
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
+             dest: tuple[str, str] | None = None) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, event, connector, number, rcpt, detail, status))
+        heapq.heappush(self._heap, (t, self._seq, event, connector, number, rcpt, detail, status, dest))
 
     def flush(self, watermark: float) -> None:
         """Writes every held event at or before `watermark`."""
@@ -59,7 +62,10 @@ class OrderedSink:
         due = []
         while heap and heap[0][0] <= watermark:
             due.append(pop(heap))
-        self.write(due)
+        try:
+            self.write(due)
+        except OSError as exc:     # a full disk: say which file
+            raise OSError(exc.errno, exc.strerror, str(self._file.path)) from None
         self.count += len(due)
 
     def write(self, events: list[PendingEvent]) -> None:
@@ -72,9 +78,12 @@ class OrderedSink:
         return self._file.file
 
     def close(self) -> None:
-        """Writes what is left and puts the file in place."""
+        """Writes what is left and puts the file in place (or, staged in an OutputSet, leaves that to it)."""
         self.flush(float("inf"))
-        self._file.commit()
+        if self._staged:
+            self._file.close()
+        else:
+            self._file.commit()
 
     def discard(self) -> None:
         self._file.discard()

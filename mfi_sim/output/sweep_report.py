@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from ..escaping import csv_cell
 from ..figures import COUNTS, FIGURES, Figure
 from ..replications import Stat
 from ..units import format_duration
@@ -18,7 +20,7 @@ __all__ = ["table_text", "rows_csv", "connectors_csv", "summary_csv", "human_dur
 #: Points per block of the terminal table (wider grids wrap into several blocks).
 _BLOCK = 6
 
-TABLE_NOTE = ("± is the 95% confidence interval (Student t) over the replications. '± <5m' or '± <1%': the "
+TABLE_NOTE = ("± is the 95% confidence interval (Student t) over the replications. '±\u00a0<5m' or '±\u00a0<1%': the "
               "interval is narrower than the figure's resolution (alerts and drains are seen at each alert "
               "evaluation; percentiles are kept to within 1%), not zero variance. '–': it never happened (no "
               "failure, no alert, no recovery, no drain in the run). '>': a lower bound, because recipients still "
@@ -99,10 +101,11 @@ def table_text(labels: Sequence[dict[str, str]], summary: Sequence[dict[str, Sta
     reps = sorted(set(replications))
     count = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]} to {reps[-1]}"
     if reps[-1] > 1:
-        out.append(f"{count} replications per point. {TABLE_NOTE}")
+        note = f"{count} replications per point. {TABLE_NOTE}"
     else:
-        out.append("1 replication per point (use --replications N for confidence intervals). '–': it never "
-                   "happened; '>': a lower bound (recipients still queued at the end are censored).")
+        note = ("1 replication per point (use --replications N for confidence intervals). '–': it never "
+                "happened; '>': a lower bound (recipients still queued at the end are censored).")
+    out.append(textwrap.fill(note, 110))
     return "\n".join(out) + "\n"
 
 
@@ -125,7 +128,7 @@ def rows_csv(labels: Sequence[dict[str, str]], rows: Sequence[dict[str, Any]]) -
     w.writerow(["point", "replication", "seed", *keys, *(f.key for f in FIGURES), *extra])
     for row in rows:
         lab = labels[row["point"]]
-        w.writerow([row["point"], row["replication"], row["seed"], *(lab[k] for k in keys),
+        w.writerow([row["point"], row["replication"], row["seed"], *(csv_cell(lab[k]) for k in keys),
                     *(_cell(row[f.key]) for f in FIGURES), *(_cell(row[k]) for k in extra)])
     return out.getvalue()
 
@@ -139,7 +142,7 @@ def connectors_csv(labels: Sequence[dict[str, str]], rows: Sequence[dict[str, An
     for row in rows:
         lab = labels[row["point"]]
         for c in row["connectors"]:
-            w.writerow([row["point"], row["replication"], row["seed"], *(lab[k] for k in keys), c["connector"],
+            w.writerow([row["point"], row["replication"], row["seed"], *(csv_cell(lab[k]) for k in keys), csv_cell(c["connector"]),
                         *(c[k] for k in COUNTS)])
     return out.getvalue()
 
@@ -151,7 +154,7 @@ def summary_csv(labels: Sequence[dict[str, str]], summary: Sequence[dict[str, St
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["point", *keys, *(f"{f.key}_{part}" for f in FIGURES for part in ("mean", "ci95", "n"))])
     for i, (lab, summ) in enumerate(zip(labels, summary)):
-        cells: list[Any] = [i, *(lab[k] for k in keys)]
+        cells: list[Any] = [i, *(csv_cell(lab[k]) for k in keys)]
         for f in FIGURES:
             stat = summ[f.key]
             cells.extend(["", "", 0] if stat is None else

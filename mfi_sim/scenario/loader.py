@@ -9,17 +9,21 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from pathlib import Path
+
 from ..errors import ScenarioError
+from ..escaping import echo
 from ..faults import KINDS, REPLY_STAGES, Target
 from ..units import format_duration, parse_instant, parse_rate, parse_size
+from . import limits
 from . import schema as s
-from .files import bundled_names, bundled_path, load_scenario, resolve_path
 from .fields import allowed
 from .expectations import read_tests
+from .files import bundled_names, bundled_path, read_text, resolve_path
 from .reader import MISSING, Context, Reader, describe
 
 __all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
-           "bundled_path", "resolve_path"]
+           "bundled_path", "resolve_path", "read_text", "check_size"]
 
 _LINE_IN_MESSAGE = re.compile(r"at line (\d+)")
 
@@ -36,16 +40,42 @@ def _host(name: str) -> str:
     return name.strip().lower().rstrip(".")
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
-def _smart_hosts(r: Reader, key: str, default: Any = MISSING) -> tuple[str, ...]:
-    """Smart hosts: each an IP address or a host name (RFC 1123 letters, digits, hyphens and dots)."""
-    hosts = tuple(_host(h) for h in r.strings(key, default))
-    for h in hosts:
-        if not (_is_ip(h) or _HOSTNAME.match(h)):
-            raise r.error(key, f"{h[:60]!r} is not a host name or an IP address")
-    return hosts
+def _domain_problem(name: str, wildcard: bool = False) -> str | None:
+    """Why `name` (already lower case, no trailing dot) is not a DNS name, or None. Non-ASCII (IDN) names
+    are refused with their A-label form (RFC 5890), so every output carries one spelling of a name."""
+    if not name.isascii():
+        try:
+            a_label = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return "is not a domain name (non-ASCII, with no IDNA form)"
+        return f"non-ASCII domain names are not accepted; write its IDNA form {a_label!r}"
+    labels = name.split(".")
+    if wildcard and labels[0] == "*" and len(labels) > 1:
+        labels = labels[1:]
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return "is not a domain name (letters, digits and hyphens in dot-separated labels of 1-63)"
+    return None
+
+
+def _name(r: Reader, key: str, text: str, *, ip: bool = False, wildcard: bool = False) -> str:
+    """A host or domain name (or, with `ip`, an IP address) from field `key`, normalised; ScenarioError if
+    it is neither."""
+    name = _host(text)
+    if ip and _is_ip(name):
+        return name
+    problem = _domain_problem(name, wildcard)
+    if problem is not None and problem.startswith("non-"):
+        raise r.error(key, problem)
+    if problem is not None:
+        raise r.error(key, f"{text[:60]!r} is not a host name or an IP address" if ip else f"{text[:60]!r} {problem}")
+    return name
+
+
+def _names(r: Reader, key: str, texts: tuple[str, ...], **kw: bool) -> tuple[str, ...]:
+    return tuple(_name(r, key, t, **kw) for t in texts)
 
 
 # ---------------------------------------------------------------------------------------------- sections
@@ -61,10 +91,16 @@ def _tenant(r: Reader) -> s.Tenant:
     elif not isinstance(retry, str):
         raise r.error("retry", f"expected a preset name or a list of durations, got {describe(retry)}")
     try:
-        get_policy(list(retry) if isinstance(retry, tuple) else retry)
+        policy = get_policy(list(retry) if isinstance(retry, tuple) else retry)
         defaults = preset_defaults(list(retry) if isinstance(retry, tuple) else retry)
     except ValueError as exc:
         raise r.error("retry", str(exc)) from None
+    if isinstance(retry, tuple):
+        if len(retry) > 100:
+            raise r.error("retry", "at most 100 durations (the last one repeats)")
+        shortest = min(policy.intervals)   # type: ignore[attr-defined]
+        if shortest < limits.MIN_RETRY_INTERVAL:
+            raise r.error("retry", f"every wait must be at least {limits.MIN_RETRY_INTERVAL:g}s")
     expiration = r.duration("message_expiration", defaults.expiration, positive=True)
     delay = r.raw("delay_notification", None)
     if delay is None:
@@ -75,14 +111,14 @@ def _tenant(r: Reader) -> s.Tenant:
         delay_s = r.duration("delay_notification", positive=True)
     fix_now_delay = r.duration("fix_now_delay", 1800.0)
     r.done()
-    return s.Tenant(domain=_host(domain), message_expiration=expiration, retry=retry,
-                    delay_notification=delay_s, fix_now_delay=fix_now_delay)
+    return s.Tenant(domain=_name(r, "domain", domain), message_expiration=expiration, retry=retry,
+                    delay_notification=delay_s, fix_now_delay=fix_now_delay, policy=policy)
 
 
 def _connector(r: Reader) -> s.Connector:
     name = r.text("name")
     use_mx = r.boolean("use_mx", False)
-    hosts = _smart_hosts(r, "smart_hosts", ())
+    hosts = r.strings("smart_hosts", ())
     if use_mx and hosts:
         raise r.error("smart_hosts", "give either smart_hosts or use_mx = true, not both")
     if not use_mx and not hosts:
@@ -92,10 +128,10 @@ def _connector(r: Reader) -> s.Connector:
         raise r.error("recipient_domains", "a connector with use_mx = true routes one domain (the service keeps a "
                                            "queue per next-hop domain); use one connector per domain")
     tls, tls_domain = _tls(r, "None")
-    c = s.Connector(name=name, smart_hosts=hosts, use_mx=use_mx,
-                    port=r.integer("port", 25, 1, 65535), recipient_domains=tuple(_host(d) for d in domains),
+    c = s.Connector(name=name, smart_hosts=_names(r, "smart_hosts", hosts, ip=True), use_mx=use_mx,
+                    port=r.integer("port", 25, 1, 65535), recipient_domains=_names(r, "recipient_domains", domains),
                     tls=tls, tls_domain=tls_domain,
-                    max_connections=r.integer("max_connections", 20, 1, 10000),
+                    max_connections=r.integer("max_connections", 20, 1, limits.MAX_CONNECTIONS),
                     messages_per_connection=r.integer("messages_per_connection", 20, 1, 100000),
                     enabled=r.boolean("enabled", True))
     r.done()
@@ -110,7 +146,7 @@ def _tls(r: Reader, default: Any = MISSING) -> tuple[str, str | None]:
         raise r.error("tls_domain", "DomainValidation needs tls_domain")
     if tls != "DomainValidation" and tls_domain:
         raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
-    return tls, _host(tls_domain) if tls_domain else None
+    return tls, _name(r, "tls_domain", tls_domain) if tls_domain else None
 
 
 def _certificate(r: Reader, start: Any) -> s.Certificate:
@@ -121,7 +157,7 @@ def _certificate(r: Reader, start: Any) -> s.Certificate:
         return float((r.parsed(key, parse_instant) - start).total_seconds())
 
     names = r.strings("names")
-    cert = s.Certificate(names=tuple(_host(n) for n in names), not_before=offset("not_before", -math.inf),
+    cert = s.Certificate(names=_names(r, "names", names, wildcard=True), not_before=offset("not_before", -math.inf),
                          not_after=offset("not_after", math.inf), trusted=r.boolean("trusted", True))
     if cert.not_after <= cert.not_before:
         raise r.error("not_after", "must be later than not_before")
@@ -142,10 +178,14 @@ def _server(r: Reader, start: Any) -> s.Server:
             raise replies_r.error(stage, f"unknown stage; use one of {', '.join(REPLY_STAGES)}")
         replies.append((stage, _reply(replies_r, stage)))
     hostname = r.text("hostname", address)
-    server = s.Server(address=address, port=r.integer("port", 25, 1, 65535), hostname=_host(hostname),
+    service_time = r.duration("service_time", 0.25, positive=True)
+    if service_time < limits.MIN_SERVICE_TIME:
+        raise r.error("service_time", f"must be at least {limits.MIN_SERVICE_TIME * 1000:g}ms")
+    server = s.Server(address=address, port=r.integer("port", 25, 1, 65535),
+                      hostname=_name(r, "hostname", hostname, ip=True),
                       starttls=r.boolean("starttls", True), certificate=certificate,
                       concurrency=r.integer("concurrency", 20, 1, 100000),
-                      service_time=r.duration("service_time", 0.25, positive=True), replies=tuple(replies))
+                      service_time=service_time, replies=tuple(replies))
     r.done()
     return server
 
@@ -155,8 +195,9 @@ _REPLY = re.compile(r"^([2345])\d\d[ -]")
 
 def _reply(r: Reader, key: str) -> str:
     text: str = r.text(key)
-    if not _REPLY.match(text + " ") or text[0] == "2" or text[0] == "3":
-        raise r.error(key, f"expected an SMTP error reply such as '550 5.7.1 Rejected', got {text!r}")
+    if not _REPLY.match(text + " ") or text[0] == "2" or text[0] == "3" or not text.isascii():
+        raise r.error(key, f"expected an SMTP error reply (ASCII, RFC 5321) such as '550 5.7.1 Rejected', "
+                           f"got {echo(text, 40)}")
     return text.strip()
 
 
@@ -178,10 +219,10 @@ def _traffic(r: Reader, default_to: str) -> s.Traffic:
         profile = tuple(values)
     else:
         rate = r.parsed("rate", parse_rate, 0.0)
-    to = _host(r.text("to", default_to))
+    to = _name(r, "to", r.text("to", default_to))
     bursts = []
     for b in r.tables("bursts"):
-        bursts.append((b.duration("at"), b.integer("count", low=1)))
+        bursts.append((b.duration("at"), b.integer("count", low=1, high=limits.MAX_MESSAGES)))
         b.done()
     t = s.Traffic(rate=rate, profile=profile, to=to,
                   recipients_per_message=r.integer("recipients_per_message", 1, 1, 1000),
@@ -193,14 +234,14 @@ def _traffic(r: Reader, default_to: str) -> s.Traffic:
 
 
 def _nonneg(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise ValueError(f"expected a rate such as '600/h' or a number per hour, got {value!r}")
     return float(value)
 
 
 def _fault(r: Reader) -> s.Fault:
     kind = r.choice("kind", tuple(KINDS))
-    target = _host(r.text("target"))
+    target = _name(r, "target", r.text("target"), ip=True)
     start = r.duration("start", 0.0)
     if "duration" in r.data and "end" in r.data:
         raise r.error("end", "give duration or end, not both")
@@ -232,16 +273,16 @@ def _action(r: Reader, start: datetime, duration: float) -> s.Action:
         a = s.Action(at=at, do=do, connector=r.text("connector"))
     elif do == "set_smart_hosts":
         a = s.Action(at=at, do=do, connector=r.text("connector"),
-                     smart_hosts=_smart_hosts(r, "smart_hosts"))
+                     smart_hosts=_names(r, "smart_hosts", r.strings("smart_hosts"), ip=True))
     elif do == "set_dns_record":
         rdtype = r.choice("type", ("A", "MX", "CNAME"))
-        a = s.Action(at=at, do=do, name=_host(r.text("name")), type=rdtype, value=r.text("value"),
+        a = s.Action(at=at, do=do, name=_name(r, "name", r.text("name")), type=rdtype, value=r.text("value"),
                      ttl=r.integer("ttl", 300, 0, 2 ** 31 - 1))
     elif do == "renew_certificate":
         names = r.strings("names", None)
         not_after = (r.parsed("not_after", parse_instant) - start).total_seconds()
         a = s.Action(at=at, do=do, target=r.text("target").strip(), not_after=not_after,
-                     names=tuple(_host(n) for n in names) if names else None)
+                     names=_names(r, "names", names, wildcard=True) if names else None)
     elif do == "resolve_alert":
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
     elif do == "set_tls":
@@ -268,7 +309,7 @@ def _alert_selector(r: Reader) -> str:
 def _alerts(r: Reader) -> s.AlertSettings:
     a = s.AlertSettings(threshold=r.integer("threshold", 2000, 200),
                         queued_for=r.duration("queued_for", 3600.0, positive=True),
-                        evaluate_every=r.duration("evaluate_every", 300.0, positive=True),
+                        evaluate_every=r.duration("evaluate_every", 300.0, low=limits.MIN_EVALUATE_EVERY),
                         aggregation=r.duration("aggregation", 900.0),
                         scope=r.choice("scope", s.ALERT_SCOPES, "tenant"),
                         auto_resolve=r.boolean("auto_resolve", False))
@@ -280,32 +321,61 @@ def _alerts(r: Reader) -> s.AlertSettings:
 def parse_toml(text: str, source: str = "<scenario>") -> dict[str, Any]:
     """The TOML document as plain data; ScenarioError with the line when it is not valid TOML."""
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = _LINE_IN_MESSAGE.search(str(exc))
         raise ScenarioError(f"not valid TOML: {str(exc).split(' (at')[0]}", file=source,
                             line=int(m.group(1)) if m else None) from None
+    except RecursionError:
+        data = None                  # the parser itself ran out of stack: certainly too deep
+    if data is None or limits.nesting_depth(data) > limits.MAX_NESTING:
+        raise ScenarioError(f"arrays and tables nest deeper than the limit of {limits.MAX_NESTING} levels",
+                            file=source)
+    return data
 
 
-def loads_scenario(text: str, source: str = "<scenario>") -> s.Scenario:
+def loads_scenario(text: str, source: str = "<scenario>", max_messages: int = limits.MAX_MESSAGES) -> s.Scenario:
     """Parses and validates scenario text; raises ScenarioError naming source, line and field."""
-    return scenario_from_data(parse_toml(text, source), source, text)
+    return scenario_from_data(parse_toml(text, source), source, text, max_messages=max_messages)
+
+
+def load_scenario(ref: str | Path, max_messages: int = limits.MAX_MESSAGES) -> s.Scenario:
+    """Reads a scenario by path or bundled name; ScenarioError on any problem, never another exception."""
+    return loads_scenario(read_text(ref), str(ref), max_messages)
+
+
+def check_size(sc: s.Scenario, duration: float | None = None, max_messages: int = limits.MAX_MESSAGES) -> None:
+    """Refuses a run (of `duration`, else the scenario's) longer than MAX_DURATION or expected to bring more
+    than `max_messages` messages, before any memory is spent on it; ScenarioError saying the limit."""
+    duration = sc.duration if duration is None else duration
+    if duration > limits.MAX_DURATION:
+        raise ScenarioError(f"must be at most {limits.MAX_DURATION / 86400:g} days, got {duration / 86400:g} days",
+                            file=sc.source, field="scenario.duration")
+    expected = limits.expected_messages(sc.traffic, duration)
+    if expected > max_messages:
+        raise ScenarioError(f"about {expected:.3g} messages expected in {duration / 3600:g} h, over the limit of "
+                            f"{max_messages:,} (lower rates, bursts or duration; `run --max-messages N` "
+                            "raises the limit)", file=sc.source, field="traffic")
 
 
 def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: str = "",
-                       used: set[tuple[str, str]] | None = None) -> s.Scenario:
+                       used: set[tuple[str, str]] | None = None, max_messages: int = limits.MAX_MESSAGES) -> s.Scenario:
     """Validates parsed scenario data (e.g. a file's data with sweep overrides) into a Scenario.
     `used`, if given, collects the (table, field) pairs the data contained."""
     ctx = Context(source, text, used)
     top = Reader(data, "", ctx, "")
     sc = top.sub("scenario")
     name = sc.text("name")
-    description = sc.typed("description", str, "")
+    description = sc.text("description", "", limit=limits.MAX_DESCRIPTION, lines=True)
     seed = sc.integer("seed", 1, 0, 2 ** 63 - 1)
     start = sc.parsed("start", parse_instant, None)
     if start is None:
         start = parse_instant("2026-01-05T08:00:00Z")
+    if not 1970 <= start.year <= 9000:
+        raise sc.error("start", f"must be between the years 1970 and 9000, got {start.year}")
     duration = sc.duration("duration", 86400.0, positive=True)
+    if duration > limits.MAX_DURATION:
+        raise sc.error("duration", f"must be at most {limits.MAX_DURATION / 86400:g} days (a month)")
     sc.done()
 
     tenant = _tenant(top.sub("tenant"))
@@ -322,19 +392,7 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
                                 "recipient_domains")
             seen_domains[d] = c.name
 
-    dns_r = top.sub("dns")
-    zones = []
-    if "zone" in dns_r.data:
-        zones.append(dns_r.text("zone"))
-    for z in dns_r.tables("zones"):
-        zones.append(z.text("text"))
-        z.done()
-    dns_r.done()
-    from ..world.dns import ZoneResolver
-    try:
-        resolver = ZoneResolver.from_texts(zones)
-    except ValueError as exc:
-        raise ctx.error("dns.zone", str(exc), "dns", 0, "zone") from None
+    zones, parsed, resolver = _zones(top.sub("dns"))
     names = resolver.names()
 
     servers = tuple(_server(r, start) for r in top.tables("servers"))
@@ -391,10 +449,46 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
     alerts = _alerts(top.sub("alerts"))
     scenario = s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
                           tenant=tenant, connectors=connectors, zones=tuple(zones), servers=servers,
-                          traffic=traffic, faults=faults, actions=actions, alerts=alerts, source=source)
+                          traffic=traffic, faults=faults, actions=actions, alerts=alerts, source=source,
+                          parsed_zones=parsed)
     scenario = replace(scenario, tests=read_tests(top, ctx, scenario))
     top.done()
+    check_size(scenario, max_messages=max_messages)
     return scenario
+
+
+def _zones(r: Reader) -> tuple[list[str], tuple[Any, ...], Any]:
+    """The zone texts of [dns] and the zones parsed from them, once, for every run of the scenario; a
+    text over the record limit is refused before dnspython expands it."""
+    texts: list[tuple[str, str]] = []
+    if "zone" in r.data:
+        texts.append(("zone", r.text("zone", limit=None, lines=True)))
+    for i, z in enumerate(r.tables("zones")):
+        texts.append((f"zones[{i}].text", z.text("text", limit=None, lines=True)))
+        z.done()
+    r.done()
+    records = sum(limits.zone_records(text) for _, text in texts)
+    if records > limits.MAX_ZONE_RECORDS:
+        raise r.error(texts[-1][0], f"the zones make about {records:,} records, over the limit of "
+                                    f"{limits.MAX_ZONE_RECORDS:,}")
+    from ..world.zones import parse_zone
+    parsed = []
+    origins: dict[Any, str] = {}
+    for number, (key, text) in enumerate(texts, start=1):
+        try:
+            zone = parse_zone(text, number)
+        except ValueError as exc:
+            raise r.error(key, str(exc)) from None
+        if zone.origin in origins:
+            raise r.error(key, f"zone {str(zone.origin)!r} is given twice (also in {origins[zone.origin]})")
+        origins[zone.origin] = key
+        parsed.append(zone)
+    from ..world.dns import ZoneResolver
+    try:
+        resolver = ZoneResolver(parsed)
+    except ValueError as exc:
+        raise r.error(texts[-1][0] if texts else "zone", str(exc)) from None
+    return [text for _, text in texts], tuple(parsed), resolver
 
 
 def _check_record(a: s.Action) -> None:

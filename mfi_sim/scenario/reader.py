@@ -7,7 +7,9 @@ import re
 from typing import Any, Callable, TypeVar
 
 from ..errors import ScenarioError
-from ..units import parse_duration
+from ..escaping import echo
+from ..units import format_duration, parse_duration
+from . import limits
 from .fields import allowed
 
 __all__ = ["Reader", "Context", "MISSING", "describe"]
@@ -16,6 +18,8 @@ T = TypeVar("T")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 MISSING = object()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class _Lines:
@@ -80,10 +84,19 @@ class Reader:
             raise self.error(key, f"expected {_article(names)}, got {describe(value)}")
         return value
 
-    def text(self, key: str, default: Any = MISSING) -> Any:
+    def text(self, key: str, default: Any = MISSING, limit: int | None = limits.MAX_TEXT,
+             lines: bool = False) -> Any:
+        """A non-empty string of at most `limit` characters, without control characters (line breaks and
+        tabs too, unless `lines`): names end up in terminals, CSV, XML, YAML and mail headers."""
         value = self.typed(key, str, default)
-        if isinstance(value, str) and not value.strip():
-            raise self.error(key, "must not be empty")
+        if isinstance(value, str) and not (value is default and default is not MISSING):
+            if not value.strip() and not lines:
+                raise self.error(key, "must not be empty")
+            if limit is not None and len(value) > limit:
+                raise self.error(key, f"longer than the limit of {limit} characters")
+            bad = (_CONTROL_IN_LINES if lines else _CONTROL).search(value)
+            if bad:
+                raise self.error(key, f"contains the control character {bad.group(0)!r} at position {bad.start()}")
         return value
 
     def boolean(self, key: str, default: Any = MISSING) -> Any:
@@ -120,10 +133,15 @@ class Reader:
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
 
-    def duration(self, key: str, default: Any = MISSING, positive: bool = False) -> Any:
+    def duration(self, key: str, default: Any = MISSING, positive: bool = False, low: float | None = None) -> Any:
         value = self.parsed(key, parse_duration, default)
-        if positive and isinstance(value, float) and value <= 0:
-            raise self.error(key, "must be longer than zero")
+        if isinstance(value, float):
+            if not value <= limits.MAX_ANY_DURATION:
+                raise self.error(key, f"must be at most {limits.MAX_ANY_DURATION / 86400:g} days")
+            if positive and value <= 0:
+                raise self.error(key, "must be longer than zero")
+            if low is not None and value < low:
+                raise self.error(key, f"must be at least {format_duration(low)}")
         return value
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = MISSING) -> Any:
@@ -131,17 +149,20 @@ class Reader:
         if value is default and default is not MISSING:
             return value
         if value not in options:
-            raise self.error(key, f"must be one of {', '.join(repr(o) for o in options)}, got {value!r}")
+            raise self.error(key, f"must be one of {', '.join(repr(o) for o in options)}, got {echo(value, 40)}")
         return value
 
     def strings(self, key: str, default: Any = MISSING, nonempty: bool = True) -> Any:
         value = self.raw(key, default)
         if value is default and default is not MISSING:
             return value
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() and not _CONTROL.search(v)
+                                                  for v in value):
             raise self.error(key, f"expected a list of non-empty strings, got {describe(value)}")
         if nonempty and not value:
             raise self.error(key, "must list at least one entry")
+        if len(value) > 1000 or any(len(v) > limits.MAX_TEXT for v in value):
+            raise self.error(key, f"at most 1000 entries of at most {limits.MAX_TEXT} characters")
         return tuple(v.strip() for v in value)
 
     def tables(self, key: str) -> list[Reader]:
@@ -150,6 +171,9 @@ class Reader:
             value = [value]
         if not isinstance(value, list):
             raise self.error(key, f"expected an array of tables ([[{key}]]), got {describe(value)}")
+        most = limits.MAX_TABLES.get(key, 1000)
+        if len(value) > most:
+            raise self.error(key, f"at most {most} entries, got {len(value)}")
         kind = f"{self.kind}.{key}" if self.kind else key
         return [Reader(item, f"{self.field(key)}[{i}]", self.ctx, key, i, kind) for i, item in enumerate(value)]
 
@@ -187,5 +211,5 @@ def _article(name: str) -> str:
 def describe(value: Any) -> str:
     kind = {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)
-    text = repr(value)
+    text = repr(value) if not isinstance(value, (list, dict)) else repr(value)[:200]
     return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"

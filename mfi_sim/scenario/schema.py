@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 TLS_MODES = ("None", "EncryptionOnly", "CertificateValidation", "DomainValidation")
 ACTION_KINDS = ("fix_now", "disable_connector", "enable_connector", "set_smart_hosts", "set_dns_record",
@@ -20,6 +21,8 @@ class Tenant:
     retry: str | tuple[str, ...]
     delay_notification: float | None
     fix_now_delay: float = 1800.0
+    policy: Any = field(default=None, compare=False, repr=False)
+    """The retry policy `retry` names (retry.RetryPolicy), parsed once by the loader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,8 @@ class Scenario:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     tests: tuple[TestCase, ...] = ()
     source: str = "<scenario>"
+    parsed_zones: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    """The `zones` texts as dnspython zones, parsed once by the loader (runs work on their own copies)."""
 
     def connector(self, name: str) -> Connector:
         """The connector called `name`; KeyError if there is none."""

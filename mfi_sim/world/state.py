@@ -9,14 +9,23 @@ from .dns import ZoneResolver
 from .servers import ServerState, build_servers
 
 
+def zone_resolver(scenario: Scenario) -> ZoneResolver:
+    """A fresh resolver over the scenario's zones, as the loader parsed them (parsed here only for a Scenario
+    built by hand)."""
+    if scenario.parsed_zones or not scenario.zones:
+        return ZoneResolver(scenario.parsed_zones)
+    return ZoneResolver.from_texts(list(scenario.zones))
+
+
 class WorldState:
     """Mutable world of one run; admin actions change it, attempts read it."""
 
     def __init__(self, scenario: Scenario, faults: FaultSchedule) -> None:
-        self.resolver = ZoneResolver.from_texts(list(scenario.zones))
+        self.resolver = zone_resolver(scenario)
         self.servers = build_servers(scenario.servers)
         self.faults = faults
         self._by_address = {addr: st for (addr, _), st in self.servers.items()}
+        self._probe: ZoneResolver | None = None     # a throwaway resolver for connection_limit
 
     def server_at(self, address: str, port: int) -> ServerState | None:
         return self.servers.get((address, port))
@@ -31,7 +40,9 @@ class WorldState:
                          wanted: int) -> int:
         """Parallel connections a connector can hold: its own limit, capped by the concurrency of the server its
         route reaches first (looked up on a throwaway resolver, so the run's DNS cache stays untouched)."""
-        route = ZoneResolver.from_texts(list(scenario.zones)).resolve_route(hosts, use_mx, 0.0)
+        if self._probe is None:
+            self._probe = zone_resolver(scenario)
+        route = self._probe.resolve_route(hosts, use_mx, 0.0)
         for _, ip in route.endpoints:
             server = self.servers.get((ip, port))
             if server is not None:

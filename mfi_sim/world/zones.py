@@ -71,20 +71,7 @@ class Zones:
     @classmethod
     def from_texts(cls, texts: Sequence[str]) -> Zones:
         """Parse each zone text (its ``$ORIGIN`` given in the text); ValueError on a bad zone."""
-        zones = []
-        for number, text in enumerate(texts, start=1):
-            label = f"zone text {number}"
-            try:
-                zone = dns.zone.from_text(text, relativize=False, check_origin=False, filename=label)
-            except dns.zone.UnknownOrigin:
-                raise ValueError(f"{label}: no $ORIGIN line, so the zone's origin is unknown") from None
-            except dns.exception.SyntaxError as exc:
-                # dnspython's message already reads "<label>:<line>: <what>".
-                raise ValueError(f"bad zone: {one_line(exc)}") from None
-            except (dns.exception.DNSException, ValueError) as exc:
-                raise ValueError(f"bad zone: {label}: {one_line(exc)}") from None
-            zones.append(zone)
-        return cls(zones)
+        return cls([parse_zone(text, number) for number, text in enumerate(texts, start=1)])
 
     def names(self) -> set[str]:
         """Every owner name in every zone, lower case without trailing dot."""
@@ -189,6 +176,21 @@ class Zones:
         """A deterministic query id: a counter instead of dnspython's random one."""
         self._next_id = (self._next_id + 1) % 65536
         return self._next_id
+
+
+def parse_zone(text: str, number: int = 1) -> dns.zone.Zone:
+    """One zone text (its ``$ORIGIN`` given in the text) as a dnspython zone; ValueError, one line, when it
+    is not a zone dnspython can read."""
+    label = f"zone text {number}"
+    try:
+        return dns.zone.from_text(text, relativize=False, check_origin=False, filename=label)
+    except dns.zone.UnknownOrigin:
+        raise ValueError(f"{label}: no $ORIGIN line, so the zone's origin is unknown") from None
+    except dns.exception.SyntaxError as exc:
+        # dnspython's message already reads "<label>:<line>: <what>".
+        raise ValueError(f"bad zone: {one_line(exc)}") from None
+    except (dns.exception.DNSException, ValueError, UnicodeError, OverflowError) as exc:
+        raise ValueError(f"bad zone: {label}: {one_line(exc)}") from None
 
 
 def _soa_rrset(zone: dns.zone.Zone) -> dns.rrset.RRset:
