@@ -63,7 +63,10 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"bad ISO-8601 time {text!r}") from None
     if when.tzinfo is None:
         raise ValueError(f"time {text!r} needs an offset or Z")
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:      # 0001-01-01T00:00:00+14:00 is before the first instant Python can hold
+        raise ValueError(f"time {text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def format_duration(seconds: float) -> str:
