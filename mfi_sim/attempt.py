@@ -68,6 +68,11 @@ class Outcome:
             return None
         return codes.deferral_text(self.code, self.detail, self.server_name, self.ip, self.port)
 
+    @property
+    def destination(self) -> tuple[str, str]:
+        """(server host name, server IP) attempted, as fields for message trace ("" when unknown)."""
+        return self.server_name or "", self.ip or ""
+
 
 # Replies a healthy simulated server gives, parsed once (aiosmtpd's StatusCode idea).
 _STARTTLS_READY = Reply.of(220, "2.0.0", "SMTP server ready")

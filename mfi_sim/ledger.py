@@ -185,13 +185,14 @@ class MessageLedger:
         assert self.trace is not None
         for i in range(first, n):
             self.trace.emit(t, "DELIVER", self.index, number, i,
-                            f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered")
+                            f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered", sess.destination)
 
-    def trace_deferred(self, number: int, first: int, t: float, detail: str) -> None:
-        """A DEFER event for each recipient of the message still pending."""
+    def trace_deferred(self, number: int, first: int, t: float, detail: str,
+                       dest: tuple[str, str] | None = None) -> None:
+        """A DEFER event for each recipient of the message still pending (`dest`: the server attempted)."""
         if self.trace is not None:
             for i in range(first, self.rcpts[self.store.stream[number]]):
-                self.trace.emit(t, "DEFER", self.index, number, i, detail, "Pending")
+                self.trace.emit(t, "DEFER", self.index, number, i, detail, "Pending", dest)
 
     def remaining(self, number: int) -> tuple[int, int]:
         """(first still-pending recipient index, recipient count) of a message."""

@@ -67,7 +67,7 @@ class MessageReplies:
         else:
             ledger.defer(number, done_at, self.retry.policy)
             first = inv if ledger.store.status[number] == INVALID_GONE else 0
-            ledger.trace_deferred(number, first, done_at, f"{result.reply} [{sess.server_name}]")
+            ledger.trace_deferred(number, first, done_at, f"{result.reply} [{sess.server_name}]", sess.destination)
         return False
 
     def _dropped(self, number: int, sess: Outcome, slot: int, done_at: float, result: MessageResult) -> None:
@@ -75,5 +75,5 @@ class MessageReplies:
         outcome = Outcome(False, codes.CLOSED_ABRUPTLY, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
         self.ledger.requeue(number)
         self.pool.lost(slot, done_at)
-        self.ledger.trace_deferred(number, 0, done_at, outcome.last_error or "")
+        self.ledger.trace_deferred(number, 0, done_at, outcome.last_error or "", outcome.destination)
         self.retry.connection_failed(outcome, done_at)

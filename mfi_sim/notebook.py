@@ -15,7 +15,7 @@ Dotted keys are not Python names, so pass them as `**{"faults[0].end": "20h"}` o
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,6 @@ from .errors import ScenarioError
 
 if TYPE_CHECKING:
     from .engine import Result
-    from .records import NdrRecord, TraceSink
     from .scenario.schema import Scenario
     from .whatif import SweepRun
 
@@ -42,6 +41,8 @@ class Loaded:
     text: str
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "scenario" not in self.__dict__:
+            raise AttributeError(name)      # (copying or unpickling asks before the fields exist)
         return getattr(self.scenario, name)
 
 
@@ -65,13 +66,13 @@ def _scenario(scenario: Scenario | Loaded) -> Scenario:
 
 
 def simulate(scenario: Scenario | Loaded, seed: int | None = None, duration: float | None = None,
-             trace: TraceSink | None = None, on_ndr: Callable[[NdrRecord], None] | None = None,
-             observe_at: tuple[float, ...] = ()) -> Result:
+             **options: Any) -> Result:
     """Runs a scenario (from `load`, or a Scenario) and returns its Result; `result.figures()` and
-    `result.records()` give plain records, `result.to_pandas()` a DataFrame of the queue over time."""
+    `result.records()` give plain records, `result.to_pandas()` a DataFrame of the queue over time. `options`
+    go to the engine as they are (`trace`, `on_ndr`, `observe_at`)."""
     from .engine import simulate as run
 
-    return run(_scenario(scenario), seed, duration, trace, on_ndr, observe_at)
+    return run(_scenario(scenario), seed, duration, **options)
 
 
 def result_record(result: Result) -> dict[str, Any]:

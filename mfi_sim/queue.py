@@ -381,5 +381,5 @@ class ConnectorQueue:
             ledger.fail(number, end, outcome.detail, outcome)
             return
         ledger.requeue(number)
-        ledger.trace_deferred(number, 0, end, outcome.last_error or "")
+        ledger.trace_deferred(number, 0, end, outcome.last_error or "", outcome.destination)
         self.retry.connection_failed(outcome, end)

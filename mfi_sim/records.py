@@ -154,7 +154,7 @@ class TraceSink(Protocol):
     """Receives message-trace events (possibly out of time order) and writes them in order up to a watermark."""
 
     def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str,
-             status: str) -> None: ...
+             status: str, dest: tuple[str, str] | None = None) -> None: ...
 
     def flush(self, watermark: float) -> None: ...
 
@@ -228,9 +228,9 @@ class TeeSink:
         self.sinks = sinks
 
     def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str,
-             status: str) -> None:
+             status: str, dest: tuple[str, str] | None = None) -> None:
         for s in self.sinks:
-            s.emit(t, event, connector, number, rcpt, detail, status)
+            s.emit(t, event, connector, number, rcpt, detail, status, dest)
 
     def flush(self, watermark: float) -> None:
         for s in self.sinks:

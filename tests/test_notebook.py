@@ -78,3 +78,20 @@ def test_readme_notebook_session_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     matplotlib.use("Agg")
     exec(compile(blocks[1], "README.md (plot)", "exec"), namespace)
     assert (tmp_path / "drain.png").stat().st_size > 1000
+
+
+def test_loaded_scenarios_copy_and_show_in_a_notebook(tmp_path: Path) -> None:
+    """A loaded scenario pickles and copies; a sweep shows itself in a notebook cell with styles kept to itself."""
+    import copy
+    import pickle
+
+    path = tmp_path / "s.toml"
+    path.write_text(BASE)
+    loaded = mfi_sim.load(path)
+    assert pickle.loads(pickle.dumps(loaded)).scenario == loaded.scenario
+    assert copy.deepcopy(loaded).name == "test"
+    cell = mfi_sim.sweep(loaded, {"faults[0].duration": ["30m"]}, replications=1)._repr_html_()
+    assert cell.startswith('<div class="mfi-sweep"><style>') and "<svg " in cell
+    style = cell[cell.index("<style>"):cell.index("</style>")]
+    rules = [r.split("{")[0].strip() for r in style.removeprefix("<style>").split("}") if "{" in r]
+    assert rules and all(r.startswith(".mfi-sweep") for r in rules), rules

@@ -24,7 +24,8 @@ class Events:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
 
-    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str) -> None:
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
+             dest: tuple[str, str] | None = None) -> None:
         self.rows.append((t, connector, number, rcpt, event, detail, status))
 
     def flush(self, watermark: float) -> None:

@@ -260,3 +260,11 @@ def test_workers_die_with_a_killed_sweep(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_shorter_run_is_not_refused_for_the_scenarios_tests() -> None:
+    """A sweep runs no [[tests]]: cutting the bundled scenario to 24 h is fine though a test looks at 30h30m."""
+    data = parse_toml((Path(__file__).parents[1] / "scenarios" / "outage-longer-than-expiration.toml").read_text())
+    points = grid.plan(data, [grid.parse_set("scenario.duration=24h,36h")], "outage-longer-than-expiration")
+    assert len(points) == 2 and all("tests" not in variant for _, variant in points)
+    assert "tests" in data

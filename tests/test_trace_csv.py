@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mfi_sim import load_scenario
-from mfi_sim.output.trace_csv import COLUMNS, NAMESPACE, TraceCsvWriter, destination_of, network_message_id, source_of
+from mfi_sim.output.trace_csv import COLUMNS, NAMESPACE, TraceCsvWriter, network_message_id, source_of
 
 from helpers import cli, events_of
 
@@ -124,30 +124,17 @@ def test_message_fields(refused: Any) -> None:
     assert len({r["network_message_id"] for r in rows}) == len({r["message_id"] for r in rows})
 
 
-def test_destination_columns_come_from_the_detail(refused: Any) -> None:
-    """DEFER rows name the attempted server and IP; SMTP deliveries the host; cloud deliveries nothing."""
+def test_destination_columns_come_from_the_queues_fields(refused: Any) -> None:
+    """DEFER rows name the attempted server and IP; SMTP deliveries the server too; cloud deliveries nothing."""
     rows = refused[1]
     defers = [r for r in rows if r["event_id"] == "DEFER"]
     assert defers and all((r["server_hostname"], r["server_ip"]) == ("mail.contoso.com", "198.51.100.10")
                           for r in defers)
     smtp = [r for r in rows if r["event_id"] == "DELIVER" and r["source"] == "SMTP"]
-    assert smtp and all((r["server_hostname"], r["server_ip"]) == ("mail.contoso.com", "") for r in smtp)
+    assert smtp and all((r["server_hostname"], r["server_ip"]) == ("mail.contoso.com", "198.51.100.10") for r in smtp)
     cloud = [r for r in rows if r["source"] == "STOREDRIVER"]
     assert cloud and all(r["server_hostname"] == r["server_ip"] == "" for r in cloud)
     assert all(r["server_hostname"] == "" for r in rows if r["event_id"] == "RECEIVE")
-
-
-def test_destination_of() -> None:
-    """Server name and IP are read from the service's bracketed fields, or from a trailing [host]."""
-    text = ("450 4.4.316 Connection refused [Message=Socket error] [LastAttemptedServerName=mail.contoso.com] "
-            "[LastAttemptedIP=198.51.100.10:25]")
-    assert destination_of(text) == ("mail.contoso.com", "198.51.100.10")
-    assert destination_of("450 4.4.316 x [LastAttemptedServerName=mx.example] [LastAttemptedIP=2001:db8::10:25]") \
-        == ("mx.example", "2001:db8::10")
-    assert destination_of("x [LastAttemptedIP=[2001:db8::10]:587]") == ("", "2001:db8::10")
-    assert destination_of("250 2.6.0 Queued mail for delivery [mail.contoso.com]") == ("mail.contoso.com", "")
-    assert destination_of("450 4.4.312 DNS query failed [Message=NXDOMAIN]") == ("", "")
-    assert destination_of("Message received by the service") == ("", "")
 
 
 def test_source_of() -> None:

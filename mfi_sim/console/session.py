@@ -33,7 +33,8 @@ class EventLog:
         self.rows: list[tuple[float, str, int, int, int, str, str]] = []
         self._texts: dict[str, str] = {}
 
-    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str) -> None:
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
+             dest: tuple[str, str] | None = None) -> None:
         detail = self._texts.setdefault(detail, detail)
         self.rows.append((t, event, connector, number, rcpt, detail, status))
 

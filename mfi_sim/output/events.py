@@ -17,7 +17,7 @@ class EventWriter(OrderedSink):
         write = self.file.write
         dumps = json.dumps
         start, tenant, names = self.start, self.tenant, self.names
-        for t, _, event, ci, number, rcpt, detail, status in events:
+        for t, _, event, ci, number, rcpt, detail, status, _dest in events:
             store = self.stores[ci]
             invalid = rcpt < store.invalid[number]
             domain = self.domains[ci][store.stream[number]]

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OrderedSink", "PendingEvent"]
 
-#: (t, emission number, event, connector index, message number, recipient index, detail, status)
-PendingEvent = tuple[float, int, str, int, int, int, str, str]
+#: (t, emission number, event, connector index, message number, recipient index, detail, status,
+#: destination (server host name, server IP) or None)
+PendingEvent = tuple[float, int, str, int, int, int, str, str, "tuple[str, str] | None"]
 
 
 class OrderedSink:
@@ -47,9 +48,10 @@ class OrderedSink:
         self.streams = [q.streams for q in queues]
         self.domains = [[t.to for t in q.streams] for q in queues]
 
-    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str) -> None:
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
+             dest: tuple[str, str] | None = None) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, event, connector, number, rcpt, detail, status))
+        heapq.heappush(self._heap, (t, self._seq, event, connector, number, rcpt, detail, status, dest))
 
     def flush(self, watermark: float) -> None:
         """Writes every held event at or before `watermark`."""

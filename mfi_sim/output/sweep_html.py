@@ -7,6 +7,7 @@ charts are inline SVG drawn with output/svg.py, and every string from the scenar
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING
@@ -155,6 +156,15 @@ pre { background: #f0f4f8; padding: 12px; border-radius: 6px; overflow-x: auto; 
 """
 
 
+def _scoped(css: str, scope: str) -> str:
+    """The style sheet with every rule limited to `scope` (a notebook cell must not restyle the notebook)."""
+    def rule(match: re.Match[str]) -> str:
+        selectors = [sel.strip() for sel in match.group(1).split(",")]
+        scoped = [scope if sel in (":root", "body") else f"{scope} {sel}" for sel in selectors]
+        return f"{', '.join(scoped)} {{{match.group(2)}}}"
+    return re.sub(r"([^{}]+?)\s*\{([^}]*)\}", rule, css)
+
+
 def sweep_html(run: SweepRun, fragment: bool = False) -> str:
     """The whole page (or, with `fragment`, the body alone, for a notebook cell)."""
     keys = list(run.labels[0]) if run.labels else []
@@ -173,7 +183,7 @@ def sweep_html(run: SweepRun, fragment: bool = False) -> str:
         f"<section id=\"table\"><h2>Table</h2>\n<div class=\"scroll\">{_table(run)}</div></section>\n"
         f"<section id=\"manifest\"><h2>Manifest</h2>\n<pre>{escape(run.manifest())}</pre></section>\n</main>\n")
     if fragment:
-        return f"<div class=\"mfi-sweep\"><style>{_CSS}</style>{body}</div>"
+        return f"<div class=\"mfi-sweep\"><style>{_scoped(_CSS, '.mfi-sweep')}</style>{body}</div>"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ __all__ = ["table_text", "rows_csv", "connectors_csv", "summary_csv", "human_dur
 #: Points per block of the terminal table (wider grids wrap into several blocks).
 _BLOCK = 6
 
-TABLE_NOTE = ("± is the 95% confidence interval (Student t) over the replications. '± <5m' or '± <1%': the "
+TABLE_NOTE = ("± is the 95% confidence interval (Student t) over the replications. '±\u00a0<5m' or '±\u00a0<1%': the "
               "interval is narrower than the figure's resolution (alerts and drains are seen at each alert "
               "evaluation; percentiles are kept to within 1%), not zero variance. '–': it never happened (no "
               "failure, no alert, no recovery, no drain in the run). '>': a lower bound, because recipients still "
@@ -100,10 +101,11 @@ def table_text(labels: Sequence[dict[str, str]], summary: Sequence[dict[str, Sta
     reps = sorted(set(replications))
     count = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]} to {reps[-1]}"
     if reps[-1] > 1:
-        out.append(f"{count} replications per point. {TABLE_NOTE}")
+        note = f"{count} replications per point. {TABLE_NOTE}"
     else:
-        out.append("1 replication per point (use --replications N for confidence intervals). '–': it never "
-                   "happened; '>': a lower bound (recipients still queued at the end are censored).")
+        note = ("1 replication per point (use --replications N for confidence intervals). '–': it never "
+                "happened; '>': a lower bound (recipients still queued at the end are censored).")
+    out.append(textwrap.fill(note, 110))
     return "\n".join(out) + "\n"
 
 

@@ -6,8 +6,8 @@ origin_timestamp (when the message first entered the service) and delivery_prior
 recipient, as in the `--events` file of the same run. Two deliberate differences from the real report:
 - recipient_status holds the Get-MessageTrace status of the recipient after that event (Pending, Delivered,
   Failed), so the last row of a recipient gives its final state; the event's SMTP text is in source_context;
-- server_hostname and server_ip are the destination the event names ([LastAttemptedServerName=...]
-  [LastAttemptedIP=ip:port], or a trailing [host]), empty when it names none.
+- server_hostname and server_ip are the destination the queue recorded with the event (the server it
+  attempted or delivered to), empty when there is none; they are fields, never read back from the text.
 Fields the simulation has no value for (client_ip, client_hostname, related_recipient_address, reference,
 original_client_ip, original_server_ip, custom_data) are empty.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -28,7 +27,7 @@ from ..escaping import csv_cell
 from .atomic import OutputSet
 from .ordered_sink import OrderedSink, PendingEvent
 
-__all__ = ["TraceCsvWriter", "COLUMNS", "NAMESPACE", "network_message_id", "destination_of", "source_of"]
+__all__ = ["TraceCsvWriter", "COLUMNS", "NAMESPACE", "network_message_id", "source_of"]
 
 #: The extended report's columns in its order, then the enhanced summary's origin_timestamp, delivery_priority.
 COLUMNS = ("date_time_utc", "client_ip", "client_hostname", "server_ip", "server_hostname", "source_context",
@@ -41,9 +40,6 @@ COLUMNS = ("date_time_utc", "client_ip", "client_hostname", "server_ip", "server
 #: The namespace of the name-based (version 5, SHA-1) UUIDs this module makes: the same name, the same id.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "mfi-sim.example")
 
-_SERVER_NAME = re.compile(r"\[LastAttemptedServerName=([^\]]*)\]")
-_SERVER_IP = re.compile(r"\[LastAttemptedIP=([^\]]*)\]")
-_TRAILING_HOST = re.compile(r"\[([^\]=\s]+)\]\s*$")
 
 #: The transport component that logs each event (the report's `source` column).
 _SOURCES = {"RECEIVE": "SMTP", "DEFER": "SMTP", "DELIVER": "SMTP", "FAIL": "SMTP", "DSN": "DSN",
@@ -86,31 +82,6 @@ class _IsoClock:
 
 
 @lru_cache(maxsize=1024)
-def destination_of(detail: str) -> tuple[str, str]:
-    """(server host name, server IP) an event's detail names, or empty strings.
-
-    `... [LastAttemptedServerName=mail.contoso.com] [LastAttemptedIP=198.51.100.10:25]` gives both (the port
-    dropped); `250 2.6.0 Queued mail for delivery [mail.contoso.com]` gives the host name only.
-    """
-    host = ip = ""
-    m = _SERVER_NAME.search(detail)
-    if m:
-        host = m.group(1)
-    m = _SERVER_IP.search(detail)
-    if m:
-        ip = m.group(1)
-        if ip.startswith("["):                      # [2001:db8::1]:25
-            ip = ip[1:].split("]", 1)[0]
-        elif ":" in ip:                             # 198.51.100.10:25, 2001:db8::1:25 (the port is always last)
-            ip = ip.rpartition(":")[0]
-    if not host:
-        m = _TRAILING_HOST.search(detail)
-        if m:
-            host = m.group(1)
-    return host, ip
-
-
-@lru_cache(maxsize=1024)
 def source_of(event: str, detail: str) -> str:
     """The component that logs an event: SMTP for the connection to the destination, STOREDRIVER for delivery
     to a cloud mailbox (after Fix now), AGENT for a recipient rejected at once, DSN for notifications."""
@@ -137,14 +108,14 @@ class TraceCsvWriter(OrderedSink):
         iso, names, messages = self._iso, self.names, self._messages
         stores = self.stores
         rows = []
-        for t, _, event, ci, number, rcpt, detail, status in events:
+        for t, _, event, ci, number, rcpt, detail, status, dest in events:
             m = messages.get((ci, number))
             if m is None:
                 if len(messages) >= _MESSAGE_CACHE:
                     messages.clear()
                 m = messages[(ci, number)] = self._message(ci, number)
             internal, mid, nmid, size, count, subject, who, origin, domain = m
-            host, ip = destination_of(detail)
+            host, ip = dest if dest is not None else ("", "")
             rows.append((
                 iso(t), "", "", ip, host, csv_cell(detail), names[ci], source_of(event, detail), event, internal,
                 mid, nmid, recipient(ci, number, rcpt, rcpt < stores[ci].invalid[number], domain), status, size,

@@ -185,6 +185,7 @@ function render(st) {
   drawServers(st); drawTimeline(st);
   if (sc.ended) {
     stopPlay();
+    if (state.source) { state.source.close(); state.source = null; }   // nothing more will change
     if (sc.exercise && !state.debriefShown) {
       state.debriefShown = true; $("nav-debrief").hidden = false; show("debrief");
       say("The exercise has ended. Here is how you did.");
