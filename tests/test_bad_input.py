@@ -215,3 +215,35 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
                                             + "x" * limits.MAX_FILE_BYTES + '"'))
     code, _, err = run_cli("validate", str(path))
     assert code == 2 and "MiB" in err and len(err.splitlines()) == 1
+
+
+def test_csv_cells_cannot_be_formulas(tmp_path: Path) -> None:
+    """A connector named like a formula reaches the trace CSV with a leading ' (OWASP), never raw."""
+    import csv
+
+    path = tmp_path / "s.toml"
+    path.write_text(scenario_text(duration="1h").replace('name = "To on-premises"', 'name = "=HYPERLINK(1)"'))
+    code, _, err = run_cli("run", str(path), "--quiet", "--trace", str(tmp_path / "t.csv"))
+    assert code == 0, err
+    rows = list(csv.reader((tmp_path / "t.csv").open(newline="")))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert "'=HYPERLINK(1)" in cells
+    assert not any(cell[:1] in ("=", "+", "@") for cell in cells)
+
+
+def test_escaping_helpers() -> None:
+    """Terminal text keeps line breaks but shows ESC/BEL/CR escaped; CSV cells and XML text are made safe."""
+    from mfi_sim.escaping import csv_cell, terminal, xml_text
+    assert terminal("a\x1b]0;x\x07\r\nb") == "a\\x1b]0;x\\x07\\x0d\nb"
+    assert [csv_cell(v) for v in ("=1", "+1", "-1", "@x", "\tx", "\rx", "ok")] == \
+        ["'=1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "ok"]
+    assert xml_text("a\x00b\x1b") == "a\\x00b\\x1b"
+
+
+def test_junit_xml_with_control_characters_still_parses() -> None:
+    """A control character in a file name or message never makes the JUnit XML unparseable."""
+    import xml.etree.ElementTree as ET
+
+    from mfi_sim.testing import junit_xml, load_error
+    root = ET.fromstring(junit_xml([load_error("bad\x1b.toml", "x\x07y\x00")]))
+    assert root.find(".//error") is not None
