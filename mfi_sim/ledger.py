@@ -81,14 +81,22 @@ class MessageLedger:
         self.aged_ptr = p
         return p - self.aged_done
 
-    def requeue(self, number: int) -> None:
-        """Puts a message back in arrival order (it is among the oldest, so the scan is short)."""
-        q = self.waiting
-        i = 0
-        n = len(q)
-        while i < n and q[i] < number:
-            i += 1
-        q.insert(i, number)
+    def back_at(self, number: int, t: float) -> None:
+        """A failed or dropped attempt ends at `t`: the message is in flight until then, and waiting again after
+        (never sent on another connection meanwhile)."""
+        heappush(self.deferred, (t, number))
+
+    def defer_all(self, t: float, detail: str, dest: tuple[str, str] | None = None) -> None:
+        """The queue retried and failed at `t`: a DEFER event for every recipient still queued (only with a trace)."""
+        if self.trace is None:
+            return
+        arrival = self.store.arrival
+        numbers = sorted(list(self.waiting) + self.ready + [n for _, n in self.deferred])
+        for number in numbers:
+            if arrival[number] > t:
+                break       # taken in ahead of the clock (the loop looks at the next arrival before it is due)
+            first, _ = self.remaining(number)
+            self.trace_deferred(number, first, t, detail, dest)
 
     def defer(self, number: int, t: float, policy: RetryPolicy) -> None:
         """A 4xx for this message alone: it waits on its own schedule, never past its expiry."""
@@ -184,7 +192,7 @@ class MessageLedger:
     def trace_sent(self, number: int, first: int, n: int, t: float, sess: Outcome) -> None:
         assert self.trace is not None
         for i in range(first, n):
-            self.trace.emit(t, "DELIVER", self.index, number, i,
+            self.trace.emit(t, "SEND", self.index, number, i,
                             f"250 2.6.0 Queued mail for delivery [{sess.server_name}]", "Delivered", sess.destination)
 
     def trace_deferred(self, number: int, first: int, t: float, detail: str,
@@ -214,7 +222,7 @@ class MessageLedger:
             self.recorder.note(t, "first_expiry", self.name,
                                f"First message on '{self.name}' expired after "
                                f"{self.expiration / 3600:g} h in the queue: {reply}", last.code if last else None)
-        self.bounce(number, first, n, t, status, reply, last)
+        self.bounce(number, first, n, t, status, reply, last, self.retry.attempts_since(self.store.arrival[number]))
         self.tries.pop(number, None)
 
     def fail(self, number: int, t: float, reply: str, outcome: Outcome | None) -> None:
@@ -242,7 +250,7 @@ class MessageLedger:
                                   remote, t))
 
     def bounce(self, number: int, first: int, n: int, t: float, status: str, reply: str,
-               outcome: Outcome | None) -> None:
+               outcome: Outcome | None, attempts: tuple[tuple[float, str, str], ...] = ()) -> None:
         c = self.counters
         count = n - first
         self.finish(number)
@@ -256,7 +264,8 @@ class MessageLedger:
                 self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
         if self.on_ndr is not None:
             self.on_ndr(NdrRecord(t, self.index, number, tuple((i, status, reply) for i in range(first, n)),
-                                  outcome.server_name if outcome else None, self.retry.last_error_time))
+                                  outcome.server_name if outcome else None, self.retry.last_error_time,
+                                  attempts=attempts))
 
     def delay_notifications(self, t: float) -> None:
         """Messages still queued `delay_notification` after arrival: a delay DSN to the sender (Action: delayed)."""
@@ -286,26 +295,14 @@ class MessageLedger:
                                   last.server_name if last else None, self.retry.last_error_time, delayed=True,
                                   retry_until=self.store.arrival[number] + self.expiration))
 
-    def deliver_locally(self, number: int, t: float, at_arrival: bool) -> None:
-        """After Fix now: unknown recipients rejected (new mail) or NDR'd (queued mail), the rest delivered
-        to their cloud mailboxes."""
+    def refuse(self, number: int, t: float, at_arrival: bool) -> None:
+        """Mail for recipients with no cloud mailbox (Fix now in effect, or an Authoritative domain): new mail is
+        rejected at once (counted `rejected`), queued mail gets an NDR 550 5.1.10 for every pending recipient."""
         first, n = self.remaining(number)
-        inv = self.store.invalid[number]
-        bad = max(inv - first, 0)
-        good = n - max(inv, first)
-        if bad:
-            if at_arrival:
-                self._reject(number, first, inv, t)
-            else:
-                self._ndr_recipients(number, first, inv, t, codes.RECIPIENT_NOT_FOUND, None)
-        if good > 0:
-            self.counters.delivered += good
-            self.latency.add(t - self.store.arrival[number])
-            self.counters.times.add_delivered(t - self.store.arrival[number], good)
-            if self.trace is not None:
-                for i in range(max(inv, first), n):
-                    self.trace.emit(t, "DELIVER", self.index, number, i,
-                                    "Delivered to the mailbox in the cloud (domain is Authoritative)", "Delivered")
+        if at_arrival:
+            self._reject(number, first, n, t)
+        elif n > first:
+            self._ndr_recipients(number, first, n, t, codes.RECIPIENT_NOT_FOUND, None)
         self.finish(number)
         self.tries.pop(number, None)
 

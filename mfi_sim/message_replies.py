@@ -73,7 +73,6 @@ class MessageReplies:
     def _dropped(self, number: int, sess: Outcome, slot: int, done_at: float, result: MessageResult) -> None:
         """The connection died mid-transfer: connection-level, so the queue goes into Retry (450 4.4.318)."""
         outcome = Outcome(False, codes.CLOSED_ABRUPTLY, result.reply, sess.server_name, sess.ip, sess.port, 0.0)
-        self.ledger.requeue(number)
+        self.ledger.back_at(number, done_at)    # in flight until the drop: never sent twice at once
         self.pool.lost(slot, done_at)
-        self.ledger.trace_deferred(number, 0, done_at, outcome.last_error or "", outcome.destination)
         self.retry.connection_failed(outcome, done_at)

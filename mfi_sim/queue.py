@@ -138,21 +138,22 @@ class ConnectorQueue:
             self.pool.close_all()
 
     def apply_fix_now(self, t: float) -> None:
-        """Fix now took effect: mail for this connector's domains stays in the cloud (accepted domain becomes
-        Authoritative). Queued mail is delivered to its mailbox or, for unknown recipients, NDR'd with 5.1.10;
-        new unknown recipients are rejected at once instead of queueing."""
+        """Fix now took effect: the service rejects mail for this connector's domains, as the seed says. Mail
+        routed to a connector under Internal Relay is for recipients with no cloud mailbox, so every queued
+        recipient gets an NDR 550 5.1.10 and new mail is rejected at once; nothing is delivered in the cloud."""
         self.advance(t)
         self.fixed = True
         self.retry.reset()
         self.pool.close_all()
         ledger = self.ledger
-        self.intake.handle_at_once = lambda number, when: ledger.deliver_locally(number, when, at_arrival=True)
+        self.intake.handle_at_once = lambda number, when: ledger.refuse(number, when, at_arrival=True)
         waiting = ledger.take_all()
         for number in waiting:
-            ledger.deliver_locally(number, t, at_arrival=False)
+            ledger.refuse(number, t, at_arrival=False)
         self.recorder.note(t, "fix_effective", self.name,
-                           f"Fix now took effect on '{self.name}': {len(waiting)} queued messages handled in the "
-                           f"cloud; unknown recipients are now rejected at once", codes.CONNECTION_REFUSED)
+                           f"Fix now took effect on '{self.name}': {len(waiting)} queued messages get an NDR "
+                           f"(550 5.1.10, recipient not found) and new mail for its domains is rejected at once",
+                           codes.CONNECTION_REFUSED)
 
     # ------------------------------------------------------------------------------------------ the loop
     def advance(self, t1: float) -> None:
@@ -356,8 +357,9 @@ class ConnectorQueue:
         """A failed attempt took effect: the whole queue waits for its next retry (SPEC 1.2)."""
         t, outcome = self.retry.take_pending()
         self._until(t)
-        first = self.retry.enter(t)
+        first = self.retry.enter(t, outcome)
         self.pool.close_all()
+        self.ledger.defer_all(t, outcome.last_error or "", outcome.destination)
         if first:
             self.recorder.note(t, "queue_retry", self.name,
                                f"Queue '{self.name}' went into Retry: {outcome.last_error}", outcome.code)
@@ -380,6 +382,5 @@ class ConnectorQueue:
         if outcome.permanent:
             ledger.fail(number, end, outcome.detail, outcome)
             return
-        ledger.requeue(number)
-        ledger.trace_deferred(number, 0, end, outcome.last_error or "", outcome.destination)
+        ledger.back_at(number, end)
         self.retry.connection_failed(outcome, end)

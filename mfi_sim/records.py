@@ -171,6 +171,7 @@ class NdrRecord:
     last_attempt: float | None
     delayed: bool = False
     retry_until: float | None = None
+    attempts: tuple[tuple[float, str, str], ...] = ()   # (time in simulated s, server, reply) of each attempt
 
 
 @dataclass(frozen=True, slots=True)

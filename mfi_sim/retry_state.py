@@ -8,6 +8,7 @@ what Get-Queue shows: the consecutive failures, the first and last retry and the
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 
 from .attempt import Outcome
 from .retry import RetryPolicy
@@ -23,7 +24,7 @@ class RetryState:
     """Whether a queue is in Retry, until when, and the failures that put it there."""
 
     __slots__ = ("policy", "retry_at", "pending_fail", "pending_outcome", "failures", "first_retry",
-                 "last_retry", "last", "last_error_time", "retries")
+                 "last_retry", "last", "last_error_time", "retries", "history", "_history_times")
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
@@ -36,6 +37,8 @@ class RetryState:
         self.last: Outcome | None = None        # the last error, as Get-Queue shows it
         self.last_error_time: float | None = None
         self.retries = 0                        # every time the queue entered Retry, since the start
+        self.history: list[tuple[float, str, str]] = []   # (time, server, reply) of each failed retry
+        self._history_times: list[float] = []
 
     def waiting(self, now: float) -> bool:
         """In Retry at `now` (the next retry is still ahead)."""
@@ -66,8 +69,10 @@ class RetryState:
         self.pending_outcome = None
         return t, outcome
 
-    def enter(self, t: float) -> bool:
-        """The queue goes into Retry at `t`; True if this is the first failure in a row."""
+    def enter(self, t: float, outcome: Outcome) -> bool:
+        """The queue goes into Retry at `t` after `outcome`; True if this is the first failure in a row."""
+        self.history.append((t, outcome.server_name or "", outcome.last_error or outcome.detail))
+        self._history_times.append(t)
         if self.failures == 0:
             self.first_retry = t
         self.failures += 1
@@ -75,6 +80,10 @@ class RetryState:
         first = self.first_retry if self.first_retry is not None else t
         self.retry_at = t + self.policy.next_delay(self.failures, t - first)
         return self.failures == 1
+
+    def attempts_since(self, t: float) -> tuple[tuple[float, str, str], ...]:
+        """The failed retries from `t` on (what a message that arrived at `t` lived through), oldest first."""
+        return tuple(self.history[bisect_left(self._history_times, t):])
 
     def retried(self) -> None:
         """The retry time came: the queue may try again."""

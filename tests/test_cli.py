@@ -36,7 +36,7 @@ def test_run_bundled_scenario_end_to_end(tmp_path: Path) -> None:
     assert s["received"] == s["delivered"] + s["ndr"] + s["rejected"] + s["queued_at_end"]
     events = events_of(tmp_path / "e.jsonl")
     assert [e["t"] for e in events] == sorted(e["t"] for e in events)
-    assert {e["event"] for e in events} >= {"RECEIVE", "DEFER", "DELIVER", "FAIL", "DSN"}
+    assert {e["event"] for e in events} >= {"RECEIVE", "DEFER", "SEND", "FAIL", "DSN"}
     assert set(events[0]) == {"t", "at", "event", "message_id", "recipient", "connector", "detail", "status"}
     assert {e["status"] for e in events} == {"Pending", "Delivered", "Failed"}
     received = sum(1 for e in events if e["event"] == "RECEIVE")

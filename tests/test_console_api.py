@@ -150,7 +150,7 @@ def test_queue_trace_transcript_views() -> None:
     assert all("former.0.1" in r["recipient"] and r["status"] == "Pending" for r in found["recipients"])
     assert found["recipients"][0]["events"][0]["event"] == "RECEIVE"
     delivered = c.get(f"{base}/trace", params={"status": "Delivered", "until": "1h"}).json()
-    assert delivered["count"] > 0 and all(r["events"][-1]["event"] == "DELIVER" for r in delivered["recipients"])
+    assert delivered["count"] > 0 and all(r["events"][-1]["event"] == "SEND" for r in delivered["recipients"])
     assert c.get(f"{base}/trace", params={"status": "Lost"}).status_code == 400
     assert c.get(f"{base}/trace", params={"since": "yesterday"}).status_code == 400
     before = c.get(base).json()

@@ -27,14 +27,14 @@ def ledger_with(arrivals: list[float], delay: float | None = None, rcpts: int = 
     return ledger
 
 
-def test_requeue_keeps_arrival_order() -> None:
-    """A message put back goes before every later arrival."""
-    ledger = ledger_with([0.0, 1.0, 2.0, 3.0])
-    first = ledger.waiting.popleft()
-    second = ledger.waiting.popleft()
-    ledger.requeue(second)
-    ledger.requeue(first)
-    assert list(ledger.waiting) == [0, 1, 2, 3]
+def test_a_failed_attempt_keeps_its_message_until_it_ends() -> None:
+    """A message whose attempt fails is in flight until the failure is known, then waits again (oldest first)."""
+    ledger = ledger_with([0.0, 1.0, 2.0])
+    number = ledger.next_message()
+    ledger.back_at(number, 30.0)
+    assert ledger.next_message() == 1          # not the one still in flight
+    ledger.play_timers(30.0)
+    assert ledger.next_message() == number
 
 
 def test_deferral_never_waits_past_expiry() -> None:

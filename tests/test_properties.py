@@ -111,7 +111,7 @@ def test_conservation_and_expiry(text: str) -> None:
             key = (e["message_id"], e["recipient"])
             if e["event"] == "RECEIVE":
                 arrived[key] = e["t"]
-            elif e["event"] == "DELIVER":
+            elif e["event"] == "SEND":
                 assert e["t"] <= arrived[key] + expiration + 1e-6
             elif e["event"] == "FAIL" and "expired" in e["detail"]:
                 assert abs(e["t"] - (arrived[key] + expiration)) < 1e-5

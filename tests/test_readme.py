@@ -39,7 +39,7 @@ TIMEOUT = 240
 SKIPPED = {
     "python -m pip install": "installs the package: the test runs inside that installation",
     "python -m pytest": "the test suite itself (it is running this test)",
-    "dask scheduler": "a cluster on other machines; tests/test_sweep.py starts a real scheduler and workers",
+    "dask scheduler": "a cluster on other machines; tests/test_dask_cluster.py starts a real scheduler and workers",
     "dask worker": "as above",
     "mfi-sim sweep outage-longer-than-expiration --set faults[0].duration=2h,6h,12h --dask": "as above",
     "mfi-sim console": "a web server that runs until stopped; tests/test_console.py drives it in a browser",

@@ -19,7 +19,7 @@ def retries_in_outage(preset: str, hours: float) -> list[float]:
     while t < hours * 3600:
         state.connection_failed(REFUSED, t)
         when, _ = state.take_pending()
-        state.enter(when)
+        state.enter(when, REFUSED)
         times.append(when)
         assert state.retry_at is not None
         t = state.retry_at
@@ -70,14 +70,14 @@ def test_first_retry_history_and_recovery() -> None:
     state.connection_failed(REFUSED, 10.0)
     assert state.failing()
     state.take_pending()
-    assert state.enter(10.0) is True
+    assert state.enter(10.0, REFUSED) is True
     assert state.waiting(10.0) and state.next_retry(10.0) == state.retry_at
     at = state.retry_at
     assert at is not None
     state.retried()
     state.connection_failed(REFUSED, at)
     state.take_pending()
-    assert state.enter(at) is False
+    assert state.enter(at, REFUSED) is False
     assert state.first_retry == 10.0 and state.last_retry == at and state.failures == 2
     assert state.recovered() == 2
     assert state.failures == 0 and state.first_retry is None and state.last_retry == at

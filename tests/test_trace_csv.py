@@ -119,28 +119,29 @@ def test_message_fields(refused: Any) -> None:
         assert row["directionality"] == "Originating"
         assert row["connector_id"] == "To on-premises"
         assert row["delivery_priority"] == "Normal"
-        assert row["message_info"] == (row["origin_timestamp"] if row["event_id"] == "DELIVER" else "")
+        assert row["message_info"] == (row["origin_timestamp"] if row["event_id"] in ("SEND", "DELIVER") else "")
     assert len({r["tenant_id"] for r in rows}) == 1
     assert len({r["network_message_id"] for r in rows}) == len({r["message_id"] for r in rows})
 
 
 def test_destination_columns_come_from_the_queues_fields(refused: Any) -> None:
-    """DEFER rows name the attempted server and IP; SMTP deliveries the server too; cloud deliveries nothing."""
+    """DEFER rows name the attempted server and IP; hand-offs (SEND) the server too; rejections after Fix now
+    nothing."""
     rows = refused[1]
     defers = [r for r in rows if r["event_id"] == "DEFER"]
     assert defers and all((r["server_hostname"], r["server_ip"]) == ("mail.contoso.com", "198.51.100.10")
                           for r in defers)
-    smtp = [r for r in rows if r["event_id"] == "DELIVER" and r["source"] == "SMTP"]
+    smtp = [r for r in rows if r["event_id"] == "SEND" and r["source"] == "SMTP"]
     assert smtp and all((r["server_hostname"], r["server_ip"]) == ("mail.contoso.com", "198.51.100.10") for r in smtp)
-    cloud = [r for r in rows if r["source"] == "STOREDRIVER"]
-    assert cloud and all(r["server_hostname"] == r["server_ip"] == "" for r in cloud)
+    rejected = [r for r in rows if r["source"] == "AGENT"]
+    assert rejected and all(r["server_hostname"] == r["server_ip"] == "" for r in rejected)
     assert all(r["server_hostname"] == "" for r in rows if r["event_id"] == "RECEIVE")
 
 
 def test_source_of() -> None:
     """SMTP for the destination's side, STOREDRIVER for cloud mailboxes, AGENT for rejections, DSN for notices."""
     assert source_of("RECEIVE", "Message received by the service") == "SMTP"
-    assert source_of("DELIVER", "250 2.6.0 Queued mail for delivery [mx]") == "SMTP"
+    assert source_of("SEND", "250 2.6.0 Queued mail for delivery [mx]") == "SMTP"
     assert source_of("DELIVER", "Delivered to the mailbox in the cloud (domain is Authoritative)") == "STOREDRIVER"
     assert source_of("FAIL", "550 5.1.10 Recipient rejected at once: not found in the directory") == "AGENT"
     assert source_of("FAIL", "550 5.4.316 Message expired, connection refused") == "SMTP"

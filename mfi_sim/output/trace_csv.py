@@ -42,7 +42,7 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "mfi-sim.example")
 
 
 #: The transport component that logs each event (the report's `source` column).
-_SOURCES = {"RECEIVE": "SMTP", "DEFER": "SMTP", "DELIVER": "SMTP", "FAIL": "SMTP", "DSN": "DSN",
+_SOURCES = {"RECEIVE": "SMTP", "DEFER": "SMTP", "SEND": "SMTP", "DELIVER": "SMTP", "FAIL": "SMTP", "DSN": "DSN",
             "EXPAND": "ROUTING"}
 
 
@@ -119,7 +119,7 @@ class TraceCsvWriter(OrderedSink):
             rows.append((
                 iso(t), "", "", ip, host, csv_cell(detail), names[ci], source_of(event, detail), event, internal,
                 mid, nmid, recipient(ci, number, rcpt, rcpt < stores[ci].invalid[number], domain), status, size,
-                count, "", "", subject, who, who, origin if event == "DELIVER" else "", "Originating",
+                count, "", "", subject, who, who, origin if event in ("SEND", "DELIVER") else "", "Originating",
                 self._tenant_id, "", "", "", origin, "Normal"))
         self._csv.writerows(rows)
 
