@@ -7,7 +7,7 @@ numbers, unicode and control characters, bad zones, bad instants, raw-text damag
 - an error is one line of at most 300 characters naming the file;
 - a file that validates also runs (the message guard is lowered with --max-messages to keep examples quick; a
   refusal by that guard is the only error `run` may give after `validate` passed);
-- each command finishes within a time bound.
+- each command finishes within a bound of CPU time (this process's, so a loaded machine does not fail it).
 
 CI runs a fixed, derandomised set of examples (about 20 s). For a long local run, with fresh random examples:
     MFI_FUZZ_EXAMPLES=10000 nice python -m pytest tests/test_fuzz.py -q
@@ -34,7 +34,7 @@ from helpers import SCENARIOS
 
 EXAMPLES = int(os.environ.get("MFI_FUZZ_EXAMPLES", "0") or 0)
 BUNDLED = sorted(SCENARIOS.glob("*.toml"))
-VALIDATE_SECONDS, RUN_SECONDS = 10.0, 30.0
+VALIDATE_SECONDS, RUN_SECONDS = 5.0, 20.0      # CPU seconds
 RUN_MAX_MESSAGES = "200000"
 
 KINDS = ("delete", "retype", "duplicate", "extreme", "unicode", "zone", "instant", "duration", "raw")
@@ -46,7 +46,7 @@ UNICODE = ("\x1b]0;pwned\x07\x1b[2J", "a\r\nBcc: x@y", "例.jp", "\u202eevil", "
            "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "\ttab", "'quoted'", "<script>alert(1)</script>", "x" * 100000)
 INSTANTS = ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "2026-13-01T00:00:00Z",
             "2026-03-02T08:00:00", "1969-12-31T23:59:59Z", "tomorrow")
-ZONE_DAMAGE = ("$GENERATE 1-100000 h$ A 198.51.100.10", "$GENERATE 1-9000 h$ A 198.51.100.10", "@ IN A not-an-ip",
+ZONE_DAMAGE = ("$GENERATE 1-100000 h$ A 198.51.100.10", "$GENERATE 1-1990 h$ A 198.51.100.10", "@ IN A not-an-ip",
                "$ORIGIN .", "$INCLUDE /etc/passwd", "mail 300 IN CNAME mail", "* 300 IN MX 10 .", "\x00",
                "@ 3600 IN SOA ns1 hostmaster 1 7200 900 1209600 300", "$TTL -1", "$ORIGIN example.net.")
 
@@ -130,15 +130,15 @@ def _mutate(data: dict[str, Any], kind: str, rng: random.Random) -> str | None:
 
 
 def _main(*args: str) -> tuple[int, str, float]:
-    """`mfi-sim ARGS` through the CLI's main in this process: (exit code, stderr, seconds)."""
+    """`mfi-sim ARGS` through the CLI's main in this process: (exit code, stderr, CPU seconds)."""
     out, err = io.StringIO(), io.StringIO()
-    started = time.monotonic()
+    started = time.process_time()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli.main(list(args))
         except SystemExit as exc:       # argparse usage errors only
             code = int(exc.code or 0)
-    return code, err.getvalue(), time.monotonic() - started
+    return code, err.getvalue(), time.process_time() - started
 
 
 def _check_error(code: int, err: str, path: Path) -> None:
