@@ -247,3 +247,14 @@ def test_junit_xml_with_control_characters_still_parses() -> None:
     from mfi_sim.testing import junit_xml, load_error
     root = ET.fromstring(junit_xml([load_error("bad\x1b.toml", "x\x07y\x00")]))
     assert root.find(".//error") is not None
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to simulate a full disk")
+def test_full_disk_names_the_file_and_leaves_no_other_output(tmp_path: Path) -> None:
+    """A write that fails (ENOSPC from /dev/full) is one line naming that file; the run's other outputs,
+    staged beside their targets, are removed (all or nothing)."""
+    code, _, err = run_cli("run", "healthy-baseline", "--quiet", "--duration", "1h", "--events",
+                           str(tmp_path / "e.jsonl"), "--ndr-dir", str(tmp_path / "ndr"), "--json", "/dev/full")
+    errors = [line for line in err.splitlines() if not line.startswith("mfi-sim: note:")]
+    assert code == 2 and len(errors) == 1 and "/dev/full" in errors[0] and "No space left" in errors[0], err
+    assert list(tmp_path.iterdir()) == []
