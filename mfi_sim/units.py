@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["parse_duration", "parse_rate", "parse_size", "parse_instant", "format_duration",
+__all__ = ["parse_duration", "parse_rate", "parse_size", "parse_instant", "format_duration", "format_latency",
            "iso_at"]
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -82,6 +82,11 @@ def format_duration(seconds: float) -> str:
         if n:
             parts.append(f"{n}{unit}")
     return "".join(parts)
+
+
+def format_latency(seconds: float) -> str:
+    """A latency as the terminal and the report show it: 0.17s under two minutes, else as format_duration."""
+    return f"{seconds:.2f}s" if seconds < 120 else format_duration(seconds)
 
 
 def iso_at(start: datetime, seconds: float) -> str:
