@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__, codes
+# Only what every command needs is imported here; each command imports its own modules, so the commands that
+# simulate nothing start fast (tests/test_startup.py keeps simpy, dnspython and the servers out).
+from . import __version__
 from .errors import MfiSimError, OptionError, ScenarioError
 from .escaping import clip_middle, one_line, terminal
-from .records import TeeSink
-from .units import parse_duration
 
 if TYPE_CHECKING:
     from .engine import Result
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_TEST_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143     # 128 + SIGTERM, as a shell reports a process the signal ended
 ERROR_LIMIT = 300     # characters of an error line
+
+
+def _parse_duration(text: str) -> float:
+    from .units import parse_duration
+    return parse_duration(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _duration(text: str) -> float:
     try:
-        value = parse_duration(text)
+        value = _parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:
@@ -157,7 +162,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _instant(text: str) -> float:
     try:
-        value = parse_duration(text)
+        value = _parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value < 0:
@@ -328,6 +333,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.trace:
             from .output.trace_csv import TraceCsvWriter
             sinks.append(TraceCsvWriter(args.trace, scenario, outputs=outputs))
+        from .records import TeeSink
         trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
         ndrs = NdrDirectory(args.ndr_dir, scenario, outputs) if args.ndr_dir else None
         bar = _progress("simulating") if not args.quiet and sys.stderr.isatty() else None
