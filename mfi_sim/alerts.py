@@ -1,9 +1,10 @@
 """Mail-flow-intelligence alerts: rules in a registry keyed by policy name, evaluated on queue snapshots (SPEC 1.5).
 
 Two rules are registered:
-- the queued-messages insight, per connector: raised once the oldest waiting message has been queued for
-  `queued_for`, updated while that holds (the code follows the latest error); it disappears (is resolved) at
-  the first evaluation where it no longer holds;
+- the queued-messages insight (severity Medium: this project's assumption, no public source gives it), per
+  connector: raised once the oldest waiting message has been queued for `queued_for`, updated while that holds
+  (the code follows the latest error); it disappears (is resolved) at the first evaluation where it no longer
+  holds;
 - the alert policy "Messages have been delayed" (severity High, category Mail flow): raised when `threshold` or
   more messages have been queued longer than `queued_for`, counted across the tenant's connectors (`scope =
   "tenant"`, the default, as the policy's description reads) or per connector (`scope = "connector"`). Further

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__, codes
+# Only what every command needs is imported here; each command imports its own modules, so the commands that
+# simulate nothing start fast (tests/test_startup.py keeps simpy, dnspython and the servers out).
+from . import __version__
 from .errors import MfiSimError, OptionError, ScenarioError
 from .escaping import clip_middle, one_line, terminal
-from .records import TeeSink
-from .units import parse_duration
 
 if TYPE_CHECKING:
     from .engine import Result
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_TEST_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 143     # 128 + SIGTERM, as a shell reports a process the signal ended
 ERROR_LIMIT = 300     # characters of an error line
+
+
+def _parse_duration(text: str) -> float:
+    from .units import parse_duration
+    return parse_duration(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _duration(text: str) -> float:
     try:
-        value = parse_duration(text)
+        value = _parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:
@@ -157,7 +162,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _instant(text: str) -> float:
     try:
-        value = parse_duration(text)
+        value = _parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value < 0:
@@ -306,6 +311,7 @@ def _run(args: argparse.Namespace) -> int:
     limit = args.max_messages or MAX_MESSAGES
     scenario = load_scenario(args.scenario, limit)
     check_size(scenario, args.duration, limit)
+    _warn_limits(scenario)
     _note_cut_short(scenario, args.duration)
     for option in ("report", "trace", "queue_snapshots", "metrics", "promtool_series", "json", "events"):
         path = getattr(args, option)
@@ -327,6 +333,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.trace:
             from .output.trace_csv import TraceCsvWriter
             sinks.append(TraceCsvWriter(args.trace, scenario, outputs=outputs))
+        from .records import TeeSink
         trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
         ndrs = NdrDirectory(args.ndr_dir, scenario, outputs) if args.ndr_dir else None
         bar = _progress("simulating") if not args.quiet and sys.stderr.isatty() else None
@@ -369,6 +376,13 @@ def _run(args: argparse.Namespace) -> int:
             print(terminal(f"\nTranscript on '{q.name}'"))
             print(terminal("\n".join(q.transcript_lines)) if q.transcript_lines else "  (no such attempt in this run)")
     return EXIT_OK
+
+
+def _warn_limits(scenario: Any) -> None:
+    """Says on stderr where a scenario goes beyond the service's own limits (it still runs)."""
+    from .scenario.service_limits import limit_warnings
+    for line in limit_warnings(scenario):
+        print(f"mfi-sim: warning: {line}", file=sys.stderr)
 
 
 def _terminal_width() -> int:
@@ -495,6 +509,7 @@ def _test_file(ref: str, args: argparse.Namespace) -> tuple[list[Any], int | Non
     from .testing import run_seeds, run_tests, selected
 
     sc = load_scenario(ref)
+    _warn_limits(sc)
     if not sc.tests:
         if not args.allow_empty:
             print(f"mfi-sim: error: {sc.source}: no [[tests]] tables, so nothing would be checked "
@@ -523,6 +538,7 @@ def _validate(args: argparse.Namespace) -> int:
             _error(str(exc), bounded=True)
             bad += 1
             continue
+        _warn_limits(sc)
         print(one_line(f"{ref}: ok ({sc.name})"))
     return EXIT_BAD_INPUT if bad else EXIT_OK
 

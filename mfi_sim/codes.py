@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 __all__ = ["Entry", "CATALOGUE", "DNS_QUERY_FAILED", "CONNECTION_TIMED_OUT", "CONNECTION_REFUSED",
            "CANNOT_CONNECT", "CLOSED_ABRUPTLY", "CERTIFICATE_FAILED", "OTHER", "lookup", "MAIL_LOOP",
-           "expiry_reply", "enhanced_of", "deferral_text", "RECIPIENT_NOT_FOUND", "EXPIRED_NO_REASON",
+           "expiry_reply", "enhanced_of", "deferral_text", "RECIPIENT_NOT_FOUND", "RECIPIENT_NOT_FOUND_STATUS",
+           "RECIPIENT_REJECTED", "EXPIRED_NO_REASON", "EXPIRED_EXCHANGE_SERVER",
            "explain_text", "status_of"]
 
 DNS_QUERY_FAILED = "450 4.4.312"
@@ -25,11 +26,19 @@ OTHER = "other"
 
 #: Reply for a recipient the destination (or, after Fix now, the service) does not know: 5.1.10 RecipientNotFound.
 RECIPIENT_NOT_FOUND = "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+#: Its enhanced status, the one every 5.1.10 NDR and count carries.
+RECIPIENT_NOT_FOUND_STATUS = "5.1.10"
+#: The service's own rejection of an unknown recipient when the mail arrives (after Fix now): the same status.
+RECIPIENT_REJECTED = f"550 {RECIPIENT_NOT_FOUND_STATUS} Recipient rejected at once: not found in the directory"
 #: NDR for mail that comes back to the service: a disabled connector's mail took the domain's MX, which points at
 #: the service itself (RFC 3463 X.4.6 is "routing loop detected"; Exchange reports the hop count as 5.4.14).
 MAIL_LOOP = "554 5.4.14 Hop count exceeded - possible mail loop"
-#: Expiry with no connection-level reason on record (RFC 3463 4.4.7: delivery time expired).
-EXPIRED_NO_REASON = "550 4.4.7 Message expired"
+#: Expiry with no connection-level reason (exchange-online): the service's 5.4.300, followed by the last reply.
+EXPIRED_NO_REASON = "550 5.4.300 Message expired"
+#: Expiry as Exchange Server writes it, whatever the reason (RFC 3463 4.4.7: delivery time expired).
+EXPIRED_EXCHANGE_SERVER = "550 4.4.7 QUEUE.Expired; message expired"
+#: Retry presets whose NDRs use the Exchange Server wording.
+EXCHANGE_SERVER_PRESETS = ("exchange-server",)
 
 _PARTNER = ("If the destination belongs to a partner organisation (a third-party cloud service, say), "
             "the fix is on their side: contact the partner and share the error details.")
@@ -138,7 +147,7 @@ CATALOGUE: dict[str, Entry] = {e.code: e for e in (
         ("Read the destination server named in the error and look at the reason there; correct the connector "
          "if the reply points to a configuration mistake.",
          _PARTNER),
-        False, "550 4.4.7"),
+        False, "550 5.4.300"),
 )}
 
 _CODE = re.compile(r"^\s*(?:(\d{3})\s+)?(\d\.\d{1,3}\.\d{1,3})\s*$")
@@ -172,16 +181,27 @@ def lookup(code: str) -> Entry:
     raise KeyError(code)
 
 
-def expiry_reply(last_code: str | None, title: str | None = None) -> str:
-    """The NDR reply for a message that expired after deferrals with `last_code` (SPEC 1.2).
+def expiry_reply(last_code: str | None, detail: str | None = None, last_reply: str | None = None,
+                 preset: str = "exchange-online") -> str:
+    """The NDR reply for a message whose lifetime ran out (SPEC 1.2, 2026-12).
 
-    "450 4.4.316" becomes "550 5.4.316 Message expired, connection refused"; with no connection-level
-    reason on record it is "550 4.4.7 Message expired".
+    After a connection-level deferral (`last_code` in the catalogue) it names the reason and the last error's
+    detail: "550 5.4.316 Message expired, connection refused(Socket error code 10061 ...)". Otherwise it
+    carries the last reply the destination gave: "550 5.4.300 Message expired -> 451 4.7.500 Server busy"
+    (just "550 5.4.300 Message expired" with none on record). The exchange-server preset writes Exchange
+    Server's "550 4.4.7 QUEUE.Expired; message expired" whatever the reason.
     """
+    if preset in EXCHANGE_SERVER_PRESETS:
+        return EXPIRED_EXCHANGE_SERVER
     if last_code and last_code in CATALOGUE and last_code != OTHER:
         entry = CATALOGUE[last_code]
-        return f"{entry.expiry_code} Message expired, {(title or entry.title).lower()}"
-    return EXPIRED_NO_REASON
+        reason = f"{entry.expiry_code} Message expired, {entry.title.lower()}"
+        return f"{reason}({_one_line(detail)})" if detail else reason
+    return f"{EXPIRED_NO_REASON} -> {_one_line(last_reply)}" if last_reply else EXPIRED_NO_REASON
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def deferral_text(code: str, detail: str, server: str | None, ip: str | None, port: int = 25) -> str:
@@ -210,6 +230,7 @@ def explain_text(entry: Entry) -> str:
              "  Fix now: offered in the alert" if entry.fix_now else "  Fix now: not offered for this code",
              f"  When a message expires after this error: NDR {expiry_reply(entry.code)}"
              if entry.code != OTHER else
-             "  When a message expires after this error: NDR 550 4.4.7 Message expired; "
-             "a 5xx reply NDRs the message at once", ""]
+             f"  When a message expires after this error: NDR {expiry_reply(None, last_reply='<its last reply>')} "
+             f"({EXPIRED_EXCHANGE_SERVER} under the exchange-server preset); a 5xx reply NDRs the message at once",
+             ""]
     return "\n".join(lines) + "\n"

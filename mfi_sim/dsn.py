@@ -22,7 +22,7 @@ from email import policy as email_policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.utils import format_datetime
 
-__all__ = ["OriginalMessage", "RecipientStatus", "build_ndr", "build_delay_notice", "to_bytes",
+__all__ = ["OriginalMessage", "RecipientStatus", "AttemptLine", "build_ndr", "build_delay_notice", "to_bytes",
            "ACTION_FAILED", "ACTION_DELAYED"]
 
 
@@ -109,6 +109,15 @@ class OriginalMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptLine:
+    """One delivery attempt, as the report lists it for the sender's admin: when, which server, what reply."""
+
+    at: datetime
+    server: str
+    reply: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecipientStatus:
     """What happened to one recipient: one per-recipient block of the report (RFC 3464 2.3)."""
 
@@ -122,10 +131,12 @@ class RecipientStatus:
 
 
 def build_ndr(original: OriginalMessage, recipients: Sequence[RecipientStatus], *, reporting_mta: str,
-              created: datetime, dsn_message_id: str, postmaster: str) -> EmailMessage:
-    """The non-delivery report telling the sender that delivery to `recipients` failed for good."""
+              created: datetime, dsn_message_id: str, postmaster: str,
+              attempts: Sequence[AttemptLine] = ()) -> EmailMessage:
+    """The non-delivery report telling the sender that delivery to `recipients` failed for good; `attempts`
+    (the message's delivery attempts, oldest first) are listed with their total, as the service's NDRs do."""
     _check_recipients(recipients, ACTION_FAILED)
-    human = _ndr_text(original, recipients, reporting_mta=reporting_mta, created=created)
+    human = _ndr_text(original, recipients, reporting_mta=reporting_mta, created=created, attempts=attempts)
     return _build_report(original, recipients, human, subject_prefix="Undeliverable",
                          reporting_mta=reporting_mta, created=created,
                          dsn_message_id=dsn_message_id, postmaster=postmaster)
@@ -278,7 +289,7 @@ def _dns_name(host: str) -> str:
 # --- the part for a person ----------------------------------------------------------------------
 
 def _ndr_text(original: OriginalMessage, recipients: Sequence[RecipientStatus], *,
-              reporting_mta: str, created: datetime) -> str:
+              reporting_mta: str, created: datetime, attempts: Sequence[AttemptLine] = ()) -> str:
     lines = [
         "Your message couldn't be delivered.",
         "",
@@ -294,9 +305,22 @@ def _ndr_text(original: OriginalMessage, recipients: Sequence[RecipientStatus], 
               "likely at the receiving end: you can try again later, or pass this report on to "
               "your email admin."),
         "",
+        *_attempt_lines(attempts),
         *_footer(reporting_mta, created),
     ])
     return "\n".join(lines) + "\n"
+
+
+def _attempt_lines(attempts: Sequence[AttemptLine]) -> list[str]:
+    """For the admin: how many times delivery was tried, then one line per attempt (time, server, reply)."""
+    if not attempts:
+        return []
+    lines = [f"Total retry attempts: {len(attempts)}"]
+    for a in attempts:
+        when = _utc(a.at, "attempt time").strftime("%Y-%m-%d %H:%M:%S UTC")
+        lines.append(_fill(f"{when}  {a.server}  {_one_line(a.reply)}", indent="  ", hang=4))
+    lines.append("")
+    return lines
 
 
 def _delay_text(original: OriginalMessage, recipients: Sequence[RecipientStatus], *,

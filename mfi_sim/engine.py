@@ -15,15 +15,16 @@ import simpy
 from simpy.events import EventPriority
 
 from . import __version__
-from .alerts import ADMIN, AlertBook
+from . import actions
+from .actions import PROPAGATION_RANGE, ActionRecord
+from .alerts import AlertBook
+from .faults import FaultSchedule, ScheduledFault, fault_label
 from .default_route import DefaultRoute
-from .faults import FaultSchedule, ScheduledFault, fault_label, kind_words
 from .queue import ConnectorQueue
 from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
 from .retry import get_policy
 from .scenario.schema import Action, Fault, Scenario
 from .traffic import ArrivalFeed, MergedFeed
-from .units import format_duration, iso_at
 from .world.state import WorldState
 
 __all__ = ["Engine", "Result", "simulate", "stream_rng", "ADMIN_PRIORITY"]
@@ -55,6 +56,8 @@ class Result:
     observations: dict[float, list[QueueSnapshot]] = field(default_factory=dict)
     fault_windows: list[tuple[int, Fault, float, float]] = field(default_factory=list)
     """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
+    actions: list[ActionRecord] = field(default_factory=list)
+    """Every admin action taken, accepted or refused, in the order taken."""
     tallies: dict[float, list[Tally]] = field(default_factory=dict)
     """Per connector at each observed instant: NDRs by status and latency so far (for metric tests)."""
 
@@ -122,6 +125,10 @@ class Engine:
         self.tallies: dict[float, list[Tally]] = {}
         self.result: Result | None = None      # set when a step-by-step run reaches its duration
         self.taken: list[Action] = []          # actions taken step by step (act), at their instants
+        self.action_log: list[ActionRecord] = []   # every action taken, accepted or refused (actions.take)
+        delay = tenant.propagation_delay
+        self.propagation_delay = delay if delay is not None else \
+            float(round(stream_rng(self.seed, "propagation").uniform(*PROPAGATION_RANGE)))
 
     # ------------------------------------------------------------------------------------------ clock
     def sync(self) -> None:
@@ -203,7 +210,7 @@ class Engine:
             self.recorder.note(self.env.now, "fault_end", None, f"Fault ends: {fault_label(f, chance=False)}")
 
     def _certificate_expiry(self, address: str, not_after: float) -> Generator[simpy.Event, None, None]:
-        yield self.env.timeout(not_after)
+        yield self.env.timeout(max(0.0, not_after - self.env.now))
         server = self.world.server(address)
         if server is None or server.certificate is None or server.certificate.not_after != not_after:
             return   # renewed in the meantime
@@ -219,70 +226,35 @@ class Engine:
         return event
 
     def _action(self, action: Action) -> Generator[simpy.Event, None, None]:
+        """An admin action at its instant, after everything else then (actions.take decides and records it)."""
         yield self._instant(action.at)
         self.sync()
-        now = self.env.now
-        note = self.recorder.note
-        if action.do == "fix_now":
-            q = self._by_name[action.connector or ""]
-            delay = self.scenario.tenant.fix_now_delay
-            note(now, "action", q.name, f"Admin clicks Fix now on '{q.name}'; the change takes effect in "
-                                        f"{format_duration(delay)}")
-            yield self.env.timeout(delay)
-            self.sync()
-            q.apply_fix_now(self.env.now)
-        elif action.do in ("disable_connector", "enable_connector"):
-            q = self._by_name[action.connector or ""]
-            on = action.do == "enable_connector"
-            q.set_enabled(on)
-            note(now, "action", q.name, f"Admin turns connector '{q.name}' {'on' if on else 'off'}")
-        elif action.do == "set_smart_hosts":
-            q = self._by_name[action.connector or ""]
-            q.set_smart_hosts(action.smart_hosts)
-            note(now, "action", q.name, f"Admin sets the smart hosts of '{q.name}' to {', '.join(action.smart_hosts)}")
-        elif action.do == "set_dns_record":
-            self.world.resolver.set_record(action.name or "", action.type or "A", action.value or "", action.ttl)
-            note(now, "action", None, f"Admin changes DNS: {action.name} {action.type} {action.value} "
-                                      f"(TTL {action.ttl} s); resolvers may keep the old answer until it expires")
-        elif action.do == "renew_certificate":
-            server = self.world.server(action.target or "")
-            assert server is not None and action.not_after is not None
-            server.renew(action.not_after, action.names, now)
-            names = ", ".join(server.certificate.names) if server.certificate else ""
-            note(now, "action", None, f"Admin installs a new certificate on {server.config.hostname} "
-                                      f"({server.address}) for {names}, valid until "
-                                      f"{iso_at(self.scenario.start, action.not_after)[:10]}")
-            if now < action.not_after < self.duration:   # one already past is simply expired
-                self.env.process(self._certificate_expiry(server.address, action.not_after))
-        elif action.do == "resolve_alert":
-            self._resolve_alert(action.alert or "", now)
-        elif action.do == "set_accepted_domain":
-            self.accepted_domains[action.domain or ""] = action.domain_type or "InternalRelay"
-            note(now, "action", None, f"Admin sets the accepted domain {action.domain} to {action.domain_type}")
-            for q in self.queues:
-                q.reroute()
-        elif action.do == "set_tls":
-            q = self._by_name[action.connector or ""]
-            q.set_tls(action.tls or "None", action.tls_domain)
-            note(now, "action", q.name, f"Admin sets the TLS setting of '{q.name}' to {action.tls}"
-                                        + (f" ({action.tls_domain})" if action.tls_domain else ""))
-        elif action.do == "clear_fault":
-            index = action.fault or 0
-            sf = self.faults.faults[index]
-            active = self.faults.clear(index, now)
-            f = sf.fault
-            note(now, "action", None, f"Admin clears fault {index} ({kind_words(f.kind)} on {f.target})"
-                                      + ("" if active else " (it was not in force)"))
+        self.action_log.append(actions.take(self, action, self.env.now))
 
-    def _resolve_alert(self, selector: str, now: float) -> None:
-        """An admin resolves an alert (by id) or every open alert of a policy (by name)."""
-        found, reason = self.alerts.resolvable(selector)
-        if reason is not None:
-            self.recorder.note(now, "action", None, f"Admin tries to resolve {selector}: refused, {reason}")
-            return
-        for a in found:
-            self.alerts.resolve(a, now, ADMIN)
-        self.recorder.note(now, "action", None, f"Admin resolves {', '.join(a.id for a in found)} ({found[0].policy})")
+    def _later(self, at: float, effect: Callable[[float], None]) -> Generator[simpy.Event, None, None]:
+        yield self._instant(at)
+        self.sync()
+        effect(self.env.now)
+
+    # ------------------------------------------------------------------------------------------ for actions.py
+    def queue(self, name: str) -> ConnectorQueue | None:
+        """The queue of the connector called `name`."""
+        return self._by_name.get(name)
+
+    def later(self, at: float, effect: Callable[[float], None]) -> None:
+        """Runs `effect` at instant `at` (a tenant configuration change that has propagated)."""
+        self.env.process(self._later(at, effect))
+
+    def set_accepted_domain(self, domain: str, domain_type: str) -> None:
+        """Changes an accepted domain's type; every queue routes its mail anew (default_route.py)."""
+        self.accepted_domains[domain] = domain_type
+        for q in self.queues:
+            q.reroute()
+
+    def watch_certificate(self, address: str, not_after: float) -> None:
+        """Notes a newly installed certificate's expiry when the clock reaches it within the run."""
+        if self.env.now < not_after < self.duration:   # one already past is simply expired
+            self.env.process(self._certificate_expiry(address, not_after))
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> Result:
@@ -324,7 +296,7 @@ class Engine:
         windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.duration)) for sf in self.faults.faults
                    if sf.start < self.duration]
         return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
-                      self.alerts, self.observations, windows, self.tallies)
+                      self.alerts, self.observations, windows, list(self.action_log), self.tallies)
 
     # ------------------------------------------------------------------------------------------ step by step
     # The console plays a scenario in steps: start(), then advance() and act() in any order. Actions go through
@@ -365,36 +337,27 @@ class Engine:
         self.sync()
 
     def refusal(self, action: Action) -> str | None:
-        """Why the service would refuse `action` now (None if it would not): the run has ended, it names a
-        connector, server, fault or open alert that does not exist, or Fix now is not offered on that connector."""
+        """Why `action` would be refused now (None if it would not): the run has ended, it names a connector,
+        server or fault that does not exist, or the service refuses it (Fix now not offered, say)."""
         if self.result is not None or self.env.now >= self.duration:
             return "the scenario has ended"
-        if action.do not in ("set_dns_record", "renew_certificate", "clear_fault", "resolve_alert") \
-                and action.connector not in self._by_name:
-            return f"no connector is called {action.connector!r}"
-        if action.do == "renew_certificate" and self.world.server(action.target or "") is None:
-            return f"no server has address {action.target!r}"
-        if action.do == "clear_fault" and not 0 <= (action.fault or 0) < len(self.faults.faults):
-            return f"there is no fault number {action.fault}"
-        if action.do == "resolve_alert":
-            return self.alerts.resolvable(action.alert or "")[1]
-        if action.do == "fix_now" and not any(
-                a.kind == "insight" and a.connector == action.connector and a.fix_now and a.resolved_s is None
-                for a in self.alerts.alerts):
-            return f"Fix now is not offered on '{action.connector}': no insight shows 450 4.4.316 there now"
-        return None
+        return actions.invalid(self, action) or actions.KINDS[action.do].refusal(self, action)
 
     def act(self, action: Action) -> str | None:
         """Takes an admin action now (its `at` is ignored) exactly as an [[actions]] entry at this instant
-        would be taken; returns None when accepted, else the reason it is refused (nothing then changes)."""
-        reason = self.refusal(action)
+        would be taken; returns None when accepted, else the reason it is refused (nothing then changes).
+        An action naming nothing that exists, or after the end, is not taken; one the service refuses (Fix
+        now not offered) is, and recorded as refused, as it would be from [[actions]]."""
+        if self.result is not None or self.env.now >= self.duration:
+            return "the scenario has ended"
+        reason = actions.invalid(self, action)
         if reason is not None:
             return reason
         taken = replace(action, at=self.env.now)
         self.env.process(self._action(taken))
         self._settle()
         self.taken.append(taken)
-        return None
+        return self.action_log[-1].reason
 
     def view(self) -> Result:
         """The run as of now, in the shape run() returns at the end (what `run --json` reports, so far)."""
@@ -408,7 +371,7 @@ class Engine:
         windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.env.now)) for sf in self.faults.faults
                    if sf.start <= self.env.now]
         return Result(self.scenario, self.seed, float(self.env.now), __version__, self.queues, self.recorder,
-                      latency, self.alerts, self.observations, windows)
+                      latency, self.alerts, self.observations, windows, list(self.action_log))
 
 
 def simulate(scenario: Scenario, seed: int | None = None, duration: float | None = None,

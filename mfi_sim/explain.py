@@ -3,7 +3,8 @@
 Four kinds of code appear in a run's output: the deferral codes of the mail-flow-intelligence catalogue
 (`450 4.4.316`, in codes.py), the NDR statuses those turn into when a message expires (`550 5.4.316`), the NDRs
 the service writes for its own reasons (`550 5.1.10` for an unknown recipient, `554 5.4.14` for a mail loop,
-`550 4.4.7` for an expiry with no reason on record), and the destination's own replies (a partner's
+`550 5.4.300` for an expiry with no connection-level reason, `550 4.4.7` for any expiry under the exchange-server
+preset), and the destination's own replies (a partner's
 `451 4.7.500`), which the insight shows as "other" and which are explained from their parts (RFC 3463).
 """
 from __future__ import annotations
@@ -50,11 +51,19 @@ SERVICE_NDRS: dict[str, ServiceNdr] = {n.status: n for n in (
         ("Turn the connector back on, or give the domain a route that leaves the service (a connector with smart "
          "hosts, or an accepted domain that is Authoritative if every mailbox is in the cloud).",)),
     ServiceNdr(
-        codes.EXPIRED_NO_REASON, "Message expired",
-        "The message waited its whole lifetime in the queue and no connection-level reason was on record.",
-        ("The connector was suspended or turned off, or the destination kept deferring with replies of its own.",),
-        ("Find out why the queue was not moving (its last error and the destination's replies), fix that, and "
-         "ask senders to send again.",)),
+        codes.EXPIRED_NO_REASON + " -> <the last reply>", "Message expired",
+        "The message waited its whole lifetime in the queue with no connection-level failure in force; the NDR "
+        "ends with the last reply on record after '->'.",
+        ("The destination kept deferring the message with replies of its own (a 4xx to MAIL, RCPT or DATA).",
+         "The connector was suspended or turned off, so the message was never tried."),
+        ("Read the reply after '->': it names the destination's reason. Fix that, and ask senders to send again.",)),
+    ServiceNdr(
+        codes.EXPIRED_EXCHANGE_SERVER, "Message expired (Exchange Server)",
+        "Exchange Server's wording for a message whose lifetime ran out in a queue, whatever the reason (the "
+        "exchange-server retry preset writes it).",
+        ("The queue could not deliver the message before its expiration time; Get-Queue and the message's "
+         "last error say why.",),
+        ("Fix what kept the queue from delivering, then ask senders to send again.",)),
 )}
 
 

@@ -20,6 +20,8 @@ from .retry_state import RetryState
 
 __all__ = ["MessageLedger"]
 
+#: The status of every recipient-not-found NDR.
+NOT_FOUND = codes.RECIPIENT_NOT_FOUND_STATUS
 #: Latencies are buffered and added to the histogram this many at a time.
 LATENCY_BATCH = 4096
 
@@ -214,8 +216,11 @@ class MessageLedger:
             return
         first, n = self.remaining(number)
         last = self.retry.last if self.retry.failing() else None
-        reply = codes.expiry_reply(last.code if last else None)
-        status = codes.status_of(reply, "4.4.7")
+        seen = self.retry.last   # the last reply on record, for an expiry with no connection-level reason
+        last_reply = None if seen is None else seen.last_error if seen.code in codes.CATALOGUE else seen.detail
+        reply = codes.expiry_reply(last.code if last else None, last.detail if last else None, last_reply,
+                                   self.retry.policy.name)
+        status = codes.status_of(reply, "5.4.300")
         self.expired += n - first
         if not self.first_expiry_noted:
             self.first_expiry_noted = True
@@ -240,13 +245,13 @@ class MessageLedger:
         """Recipients first..end-1 NDR'd at `t` with 5.1.10."""
         c = self.counters
         c.ndr += end - first
-        c.ndr_by_status["5.1.10"] = c.ndr_by_status.get("5.1.10", 0) + end - first
+        c.ndr_by_status[NOT_FOUND] = c.ndr_by_status.get(NOT_FOUND, 0) + end - first
         c.times.add_ndr(t - self.store.arrival[number], end - first)
         if self.trace is not None:
             for i in range(first, end):
                 self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
         if self.on_ndr is not None:
-            self.on_ndr(NdrRecord(t, self.index, number, tuple((i, "5.1.10", reply) for i in range(first, end)),
+            self.on_ndr(NdrRecord(t, self.index, number, tuple((i, NOT_FOUND, reply) for i in range(first, end)),
                                   remote, t))
 
     def bounce(self, number: int, first: int, n: int, t: float, status: str, reply: str,
@@ -325,10 +330,10 @@ class MessageLedger:
     def _reject(self, number: int, first: int, end: int, t: float) -> None:
         """Recipients first..end-1 of new mail rejected at once (counted `rejected`, with an NDR)."""
         self.counters.rejected += end - first
-        reply = "550 5.1.10 Recipient rejected at once: not found in the directory"
+        reply = codes.RECIPIENT_REJECTED
         if self.trace is not None:
             for i in range(first, end):
                 self.trace.emit(t, "FAIL", self.index, number, i, reply, "Failed")
         if self.on_ndr is not None:
-            self.on_ndr(NdrRecord(t, self.index, number, tuple((i, "5.1.10", reply) for i in range(first, end)),
+            self.on_ndr(NdrRecord(t, self.index, number, tuple((i, NOT_FOUND, reply) for i in range(first, end)),
                                   None, t))

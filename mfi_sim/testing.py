@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .escaping import xml_text
 from . import alerts, codes
 from .alerts import LABELS, Alert
 from .engine import Result, simulate
@@ -297,4 +298,5 @@ def junit_xml(outcomes: list[TestOutcome]) -> str:
             fail = ET.SubElement(case, "failure", message=o.summary, type="flaky" if o.flaky else "failed")
             fail.text = "\n".join(o.diff)
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    # Characters XML 1.0 forbids (a control character in a file name or a reply) would make the file unreadable.
+    return xml_text(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["parse_duration", "parse_rate", "parse_size", "parse_instant", "format_duration",
+__all__ = ["parse_duration", "parse_rate", "parse_size", "parse_instant", "format_duration", "format_latency",
            "iso_at"]
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -63,7 +63,10 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"bad ISO-8601 time {text!r}") from None
     if when.tzinfo is None:
         raise ValueError(f"time {text!r} needs an offset or Z")
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:      # 0001-01-01T00:00:00+14:00 is before the first instant Python can hold
+        raise ValueError(f"time {text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def format_duration(seconds: float) -> str:
@@ -79,6 +82,11 @@ def format_duration(seconds: float) -> str:
         if n:
             parts.append(f"{n}{unit}")
     return "".join(parts)
+
+
+def format_latency(seconds: float) -> str:
+    """A latency as the terminal and the report show it: 0.17s under two minutes, else as format_duration."""
+    return f"{seconds:.2f}s" if seconds < 120 else format_duration(seconds)
 
 
 def iso_at(start: datetime, seconds: float) -> str:

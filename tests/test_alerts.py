@@ -345,6 +345,8 @@ def test_resolve_alert_action_resolves_the_policy_and_refuses_an_insight() -> No
     assert policy.condition_cleared_s is not None and policy.condition_cleared_s < 7 * 3600
     assert policy.resolved_s == 7 * 3600 and policy.resolved_by == alerts.ADMIN and policy.status == RESOLVED
     assert insight.resolved_by == alerts.CLEARED and insight.resolved_s == insight.condition_cleared_s
-    refused = [e.text for e in r.recorder.timeline if e.kind == "action" and "refused" in e.text]
-    assert refused == ["Admin tries to resolve insight-1: refused, insight-1 is an insight: it disappears by "
-                       "itself once its condition clears"]
+    refused = [e.text for e in r.recorder.timeline if e.kind == "action_refused"]
+    assert refused == ["Admin resolves insight-1: refused, insight-1 is an insight: it disappears by itself once "
+                       "its condition clears; nothing changes"]
+    assert [(a.do, a.target, a.status, a.at_s) for a in r.actions] == [
+        ("resolve_alert", "insight-1", "refused", 9000.0), ("resolve_alert", POLICY_NAME, "accepted", 25200.0)]

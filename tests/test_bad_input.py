@@ -215,3 +215,46 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
                                             + "x" * limits.MAX_FILE_BYTES + '"'))
     code, _, err = run_cli("validate", str(path))
     assert code == 2 and "MiB" in err and len(err.splitlines()) == 1
+
+
+def test_csv_cells_cannot_be_formulas(tmp_path: Path) -> None:
+    """A connector named like a formula reaches the trace CSV with a leading ' (OWASP), never raw."""
+    import csv
+
+    path = tmp_path / "s.toml"
+    path.write_text(scenario_text(duration="1h").replace('name = "To on-premises"', 'name = "=HYPERLINK(1)"'))
+    code, _, err = run_cli("run", str(path), "--quiet", "--trace", str(tmp_path / "t.csv"))
+    assert code == 0, err
+    rows = list(csv.reader((tmp_path / "t.csv").open(newline="")))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert "'=HYPERLINK(1)" in cells
+    assert not any(cell[:1] in ("=", "+", "@") for cell in cells)
+
+
+def test_escaping_helpers() -> None:
+    """Terminal text keeps line breaks but shows ESC/BEL/CR escaped; CSV cells and XML text are made safe."""
+    from mfi_sim.escaping import csv_cell, terminal, xml_text
+    assert terminal("a\x1b]0;x\x07\r\nb") == "a\\x1b]0;x\\x07\\x0d\nb"
+    assert [csv_cell(v) for v in ("=1", "+1", "-1", "@x", "\tx", "\rx", "ok")] == \
+        ["'=1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "ok"]
+    assert xml_text("a\x00b\x1b") == "a\\x00b\\x1b"
+
+
+def test_junit_xml_with_control_characters_still_parses() -> None:
+    """A control character in a file name or message never makes the JUnit XML unparseable."""
+    import xml.etree.ElementTree as ET
+
+    from mfi_sim.testing import junit_xml, load_error
+    root = ET.fromstring(junit_xml([load_error("bad\x1b.toml", "x\x07y\x00")]))
+    assert root.find(".//error") is not None
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to simulate a full disk")
+def test_full_disk_names_the_file_and_leaves_no_other_output(tmp_path: Path) -> None:
+    """A write that fails (ENOSPC from /dev/full) is one line naming that file; the run's other outputs,
+    staged beside their targets, are removed (all or nothing)."""
+    code, _, err = run_cli("run", "healthy-baseline", "--quiet", "--duration", "1h", "--events",
+                           str(tmp_path / "e.jsonl"), "--ndr-dir", str(tmp_path / "ndr"), "--json", "/dev/full")
+    errors = [line for line in err.splitlines() if not line.startswith("mfi-sim: note:")]
+    assert code == 2 and len(errors) == 1 and "/dev/full" in errors[0] and "No space left" in errors[0], err
+    assert list(tmp_path.iterdir()) == []

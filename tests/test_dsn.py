@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mfi_sim.dsn import (
-    ACTION_DELAYED, ACTION_FAILED, OriginalMessage, RecipientStatus, build_delay_notice, build_ndr,
+    ACTION_DELAYED, ACTION_FAILED, AttemptLine, OriginalMessage, RecipientStatus, build_delay_notice, build_ndr,
     to_bytes,
 )
 
@@ -244,6 +244,28 @@ def test_ndr_human_part_names_recipients_reasons_and_dates() -> None:
     assert email.utils.format_datetime(RECEIVED) in text
     assert email.utils.format_datetime(CREATED) in text
     assert "keep trying" not in text
+
+
+REFUSED_AT = ("450 4.4.316 Connection refused [Message=Socket error code 10061 (connection actively refused)] "
+              "[LastAttemptedServerName=mx.fabrikam.com] [LastAttemptedIP=198.51.100.10:25]")
+ATTEMPTS = tuple(AttemptLine(RECEIVED + timedelta(minutes=m), "mx.fabrikam.com", REFUSED_AT) for m in (0, 5, 10))
+
+
+def test_ndr_human_part_lists_every_attempt_with_the_total() -> None:
+    """The NDR for a person gives the total retry attempts, then one line per attempt: time, server, reply;
+    lines stay short and a bounce processor still finds the failed recipients."""
+    msg = build_ndr(ORIGINAL, (EXPIRED,), reporting_mta=REPORTING_MTA, created=CREATED, dsn_message_id=DSN_ID,
+                    postmaster=POSTMASTER, attempts=ATTEMPTS)
+    text = _parsed(msg).get_payload()[0].get_content()
+    assert "Total retry attempts: 3" in text
+    flat = " ".join(text.split())
+    for minute in ("09:00:00", "09:05:00", "09:10:00"):
+        assert f"2026-05-05 {minute} UTC mx.fabrikam.com {REFUSED_AT}" in flat
+    assert text.index("Total retry attempts") < text.index("2026-05-05 09:00:00 UTC")
+    assert max(len(line) for line in text.splitlines()) <= 78
+    raw = email.message_from_bytes(to_bytes(msg))
+    assert all_failures(raw) == (frozenset(), {b"bob@fabrikam.com"})
+    assert "Total retry attempts" not in _parsed(_ndr()).get_payload()[0].get_content()   # none on record
 
 
 def test_delay_human_part_says_when_retries_stop_and_not_to_resend() -> None:

@@ -48,7 +48,8 @@ def test_every_code_the_bundled_scenarios_print_is_explained() -> None:
     ("554 5.4.14", "554 5.4.14  Mail loop (an NDR the service writes)"),
     ("5.4.316", "550 5.4.316 Message expired, connection refused  (an NDR the service writes)"),
     ("5.7.320", "550 5.7.320 Message expired, certificate validation failed  (an NDR the service writes)"),
-    ("4.4.7", "550 4.4.7  Message expired (an NDR the service writes)"),
+    ("4.4.7", "550 4.4.7  Message expired (Exchange Server) (an NDR the service writes)"),
+    ("5.4.300", "550 5.4.300  Message expired (an NDR the service writes)"),
     ("4.4.316", "450 4.4.316  Connection refused"),
     ("451 4.7.500", "451 4.7.500  Other: a reply of the destination's own (shown as \"other\" in the insight)"),
 ])

@@ -48,15 +48,17 @@ def test_deferral_never_waits_past_expiry() -> None:
 
 
 def test_expiry_names_the_last_error_only_while_the_queue_fails() -> None:
-    """Expired while the queue is failing: 5.4.316 (refused); after recovery: the generic 4.4.7 expiry."""
+    """Expired while the queue is failing: 5.4.316 (refused) with the error's detail; after recovery: 5.4.300
+    followed by the last reply on record (SPEC 1.2, 2026-12)."""
     ndrs: list[NdrRecord] = []
     ledger = ledger_with([0.0, 1.0], ndrs=ndrs)
     ledger.retry.connection_failed(REFUSED, 10.0)
     ledger.play_timers(24 * HOUR)
-    assert ndrs[0].recipients[0][1] == "5.4.316"
+    assert ndrs[0].recipients[0][1:] == ("5.4.316", "550 5.4.316 Message expired, connection refused(refused)")
     ledger.retry.take_pending()
     ledger.play_timers(24 * HOUR + 1)
-    assert ndrs[1].recipients[0][1] == "4.4.7"
+    assert ndrs[1].recipients[0][1] == "5.4.300"
+    assert ndrs[1].recipients[0][2] == f"550 5.4.300 Message expired -> {REFUSED.last_error}"
     assert ledger.expired == 2 and not ledger.waiting
 
 

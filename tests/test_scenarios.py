@@ -55,12 +55,13 @@ def test_expected_code_on_the_queue(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_golden_summary(name: str) -> None:
-    """The run's summary, connector figures and alert lifecycle match the reviewed golden file
+    """The run's summary, connector figures, alert lifecycle and admin actions match the reviewed golden file
     (MFI_UPDATE_GOLDEN=1 rewrites)."""
     doc = result_dict(simulate(load_scenario(name)))
     alerts = [{k: a[k] for k in ("id", "policy", "connectors", "code", "status", "raised_s", "condition_cleared_s",
                                   "resolved_s", "resolved_by")} for a in doc["alerts"]]
-    pinned = {"summary": doc["summary"], "connectors": doc["connectors"], "ndrs": doc["ndrs"], "alerts": alerts}
+    pinned = {"summary": doc["summary"], "connectors": doc["connectors"], "ndrs": doc["ndrs"], "alerts": alerts,
+              "actions": doc["actions"]}
     path = GOLDEN / f"{name}.json"
     text = json.dumps(pinned, indent=2, sort_keys=True) + "\n"
     if os.environ.get("MFI_UPDATE_GOLDEN"):

@@ -93,7 +93,8 @@ def test_bundled_scenario_with_its_own_actions_and_more() -> None:
 
 
 def test_refused_action_changes_nothing() -> None:
-    """Fix now before any insight offers it, unknown names and a finished run are refused with a reason."""
+    """Fix now before any insight offers it is refused with a reason and recorded as refused, as the same
+    [[actions]] entry would be; unknown names and a finished run are refused and not taken at all."""
     sc = refused_scenario()
     engine = Engine(sc)
     engine.start()
@@ -103,9 +104,13 @@ def test_refused_action_changes_nothing() -> None:
     assert engine.act(Action(at=0.0, do="disable_connector", connector="Nope")) == "no connector is called 'Nope'"
     assert "no fault number 3" in (engine.act(Action(at=0.0, do="clear_fault", fault=3)) or "")
     assert "no server" in (engine.act(Action(at=0.0, do="renew_certificate", target="192.0.2.1")) or "")
-    assert engine.taken == []
+    assert [(a.do, a.at) for a in engine.taken] == [("fix_now", 1800.0)]
     engine.advance(sc.duration)
-    assert result_dict(engine.result) == result_dict(Engine(sc).run())  # type: ignore[arg-type]
+    live = result_dict(engine.result)  # type: ignore[arg-type]
+    assert [(a["do"], a["status"], a["reason"]) for a in live["actions"]] == [("fix_now", "refused", reason)]
+    assert live == result_dict(Engine(dataclasses.replace(sc, actions=tuple(engine.taken))).run())
+    without = result_dict(Engine(sc).run())
+    assert {**live, "actions": []} == without      # nothing else changed
     assert engine.act(Action(at=0.0, do="disable_connector", connector=OUT)) == "the scenario has ended"
 
 

@@ -43,12 +43,14 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], list[d
 
 
 def test_header_is_the_extended_report_layout(refused: Any) -> None:
-    """The header is the extended report's columns in its order, then origin_timestamp and delivery_priority."""
+    """The header is the extended report's columns in its order, and only those: origin_timestamp and
+    delivery_priority belong to the enhanced summary report."""
     header = refused[0]
     assert header == list(COLUMNS)
     assert header[:9] == ["date_time_utc", "client_ip", "client_hostname", "server_ip", "server_hostname",
                           "source_context", "connector_id", "source", "event_id"]
-    assert header[-2:] == ["origin_timestamp", "delivery_priority"]
+    assert header[-5:] == ["directionality", "tenant_id", "original_client_ip", "original_server_ip", "custom_data"]
+    assert "origin_timestamp" not in header and "delivery_priority" not in header
     for column in ("sender_address", "recipient_status", "message_subject", "total_bytes", "message_id",
                    "network_message_id", "original_client_ip", "directionality", "recipient_address"):
         assert column in header
@@ -101,7 +103,8 @@ def test_expired_messages_fail_with_the_expiry_code(tmp_path: Path) -> None:
 
 
 def test_message_fields(refused: Any) -> None:
-    """Per message: one GUID network_message_id, origin_timestamp = its RECEIVE time, size, subject, sender."""
+    """Per message: one GUID network_message_id, message_info on SEND/DELIVER = its RECEIVE time, size,
+    subject, sender; directionality 2 (outbound, the report's value)."""
     rows = refused[1]
     scenario = load_scenario("connection-refused")
     received: dict[str, str] = {}
@@ -111,15 +114,15 @@ def test_message_fields(refused: Any) -> None:
     for row in rows:
         assert GUID.match(row["network_message_id"])
         assert row["network_message_id"] == network_message_id(row["message_id"])
-        assert row["origin_timestamp"] == received[row["message_id"]] <= row["date_time_utc"]
+        assert received[row["message_id"]] <= row["date_time_utc"]
         assert row["total_bytes"] == str(scenario.traffic[0].message_size)
         assert row["recipient_count"] == "1"
         assert re.fullmatch(r"Message \d+ for contoso\.com", row["message_subject"])
         assert row["sender_address"] == row["return_path"] and row["sender_address"].endswith("@contoso.onmicrosoft.com")
-        assert row["directionality"] == "Originating"
+        assert row["directionality"] == "2"
         assert row["connector_id"] == "To on-premises"
-        assert row["delivery_priority"] == "Normal"
-        assert row["message_info"] == (row["origin_timestamp"] if row["event_id"] in ("SEND", "DELIVER") else "")
+        assert row["message_info"] == (received[row["message_id"]] if row["event_id"] in ("SEND", "DELIVER")
+                                       else "")
     assert len({r["tenant_id"] for r in rows}) == 1
     assert len({r["network_message_id"] for r in rows}) == len({r["message_id"] for r in rows})
 
@@ -143,7 +146,10 @@ def test_source_of() -> None:
     assert source_of("RECEIVE", "Message received by the service") == "SMTP"
     assert source_of("SEND", "250 2.6.0 Queued mail for delivery [mx]") == "SMTP"
     assert source_of("DELIVER", "Delivered to the mailbox in the cloud (domain is Authoritative)") == "STOREDRIVER"
+    assert source_of("DELIVER", "250 2.1.5 Delivered to mailbox") == "STOREDRIVER"
     assert source_of("FAIL", "550 5.1.10 Recipient rejected at once: not found in the directory") == "AGENT"
+    assert source_of("FAIL", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address "
+                             "lookup") == "SMTP"
     assert source_of("FAIL", "550 5.4.316 Message expired, connection refused") == "SMTP"
     assert source_of("DSN", "Delay notification sent to the sender: ...") == "DSN"
 

@@ -18,7 +18,7 @@ from ..alerts import Alert
 from ..engine import Result
 from ..faults import fault_label
 from ..records import QueueSnapshot
-from ..units import format_duration, iso_at
+from ..units import format_duration, format_latency, iso_at
 from . import chart_marks, svg
 from .json_result import result_dict
 
@@ -66,10 +66,6 @@ def _story(result: Result, d: dict[str, Any]) -> str:
             f"{len(result.queues)} connector{'s' if len(result.queues) != 1 else ''}.</p>\n{body}</header>")
 
 
-def _seconds(x: float) -> str:
-    return f"{x:.2f} s" if x < 120 else format_duration(x)
-
-
 def _summary(d: dict[str, Any]) -> str:
     s = d["summary"]
     lat = s["latency_s"]
@@ -80,7 +76,7 @@ def _summary(d: dict[str, Any]) -> str:
     head = "".join(f"<th>{k}</th>" for k, _ in counts)
     row = "".join(f'<td class="n">{v:,}</td>' for _, v in counts)
     lhead = "".join(f"<th>{k}</th>" for k, _ in lats)
-    lrow = "".join(f'<td class="n">{_seconds(v)}</td>' for _, v in lats)
+    lrow = "".join(f'<td class="n">{format_latency(v)}</td>' for _, v in lats)
     conn_rows = []
     for c in d["connectors"]:
         failed = ", ".join(f"{escape(code)}: {n:,}" for code, n in c["codes_seen"].items()) or "none"
@@ -413,7 +409,7 @@ def _timeline(result: Result) -> str:
 _TIMELINE_GROUPS = {"fault_start": "fault", "fault_end": "ok", "queue_retry": "fault", "certificate_expired": "fault",
                     "insight_raised": "alert", "alert_raised": "alert", "insight_resolved": "ok",
                     "alert_resolved": "ok", "alert_condition_cleared": "ok", "queue_drained": "ok", "queue_recovered": "ok", "fix_effective": "ok",
-                    "action": "action"}
+                    "action": "action", "action_refused": "fault", "change_effective": "ok"}
 
 
 def _ndrs(d: dict[str, Any]) -> str:
@@ -432,10 +428,12 @@ def _ndr_meaning(status: str) -> str:
     for entry in codes.CATALOGUE.values():
         if entry.expiry_code.split(" ")[-1] == status and entry.code != codes.OTHER:
             return f"Message expired after retrying: {entry.title.lower()}"
-    if codes.status_of(codes.RECIPIENT_NOT_FOUND) == status:
+    if codes.RECIPIENT_NOT_FOUND_STATUS == status:
         return "Recipient not found at the destination"
     if codes.status_of(codes.EXPIRED_NO_REASON) == status:
-        return "Message expired with no connection-level reason on record"
+        return "Message expired with no connection-level reason on record (the last reply follows the code)"
+    if codes.status_of(codes.EXPIRED_EXCHANGE_SERVER) == status:
+        return "Message expired (Exchange Server's wording, whatever the reason)"
     return "The destination server's own permanent reply"
 
 

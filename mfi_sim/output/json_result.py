@@ -66,6 +66,12 @@ def result_dict(result: Result) -> dict[str, Any]:
         "alerts": alerts,
         "ndrs": {"count": total["ndr"], "by_status": dict(sorted(by_status.items()))},
         "notifications": [{**n, "at": iso_at(start, n["t"]), "t": _r(n["t"])} for n in result.alerts.notifications],
+        "actions": [{
+            "at_s": _r(a.at_s), "at": iso_at(start, a.at_s), "do": a.do, "connector": a.connector,
+            "target": a.target, "status": a.status, "reason": a.reason,
+            "effective_s": _r(a.effective_s) if a.effective_s is not None else None,
+            "effective_at": iso_at(start, a.effective_s) if a.effective_s is not None else None,
+        } for a in result.actions],
     }
 
 

@@ -61,9 +61,13 @@ class NdrDirectory:
         self.written += 1
         kind = "delay" if rec.delayed else "ndr"
         dsn_id = f"<{kind}-{rec.connector:02d}{rec.number:09d}-{self.written}@{REPORTING_MTA}>"
-        build = dsn.build_delay_notice if rec.delayed else dsn.build_ndr
-        msg = build(original, rcpts, reporting_mta=REPORTING_MTA, created=when(rec.t), dsn_message_id=dsn_id,
-                    postmaster=f"postmaster@{tenant}")
+        if rec.delayed:
+            msg = dsn.build_delay_notice(original, rcpts, reporting_mta=REPORTING_MTA, created=when(rec.t),
+                                         dsn_message_id=dsn_id, postmaster=f"postmaster@{tenant}")
+        else:
+            attempts = [dsn.AttemptLine(when(t), server, reply) for t, server, reply in rec.attempts]
+            msg = dsn.build_ndr(original, rcpts, reporting_mta=REPORTING_MTA, created=when(rec.t),
+                                dsn_message_id=dsn_id, postmaster=f"postmaster@{tenant}", attempts=attempts)
         name = f"{rec.connector:02d}-{rec.number:09d}-{kind}-{self.written}.eml"
         path = self.directory / name
         try:

@@ -5,7 +5,7 @@ import textwrap
 
 from ..engine import Result
 from ..scenario.schema import Scenario
-from ..units import format_duration, iso_at
+from ..units import format_duration, format_latency, iso_at
 from .json_result import result_dict
 
 __all__ = ["summary_text", "story_text"]
@@ -32,8 +32,8 @@ def summary_text(result: Result, width: int = 0) -> str:
     out.append(f"  received {s['received']:>9}   delivered {s['delivered']:>9}   NDR {s['ndr']:>7}   "
                f"rejected {s['rejected']:>7}   still queued {s['queued_at_end']:>7}")
     out.append(f"  attempts {s['attempts']:>9}   peak queue {s['max_queue_depth']:>8} messages")
-    out.append(f"  latency of delivered mail: p50 {_secs(lat['p50'])}, p95 {_secs(lat['p95'])}, "
-               f"p99 {_secs(lat['p99'])}, max {_secs(lat['max'])}")
+    out.append(f"  latency of delivered mail: p50 {format_latency(lat['p50'])}, p95 {format_latency(lat['p95'])}, "
+               f"p99 {format_latency(lat['p99'])}, max {format_latency(lat['max'])}")
     out.append("")
     out.append("Connectors")
     for c in d["connectors"]:
@@ -62,7 +62,3 @@ def _wrapped(head: str, text: str, width: int) -> str:
         return head + text
     return textwrap.fill(text, width, initial_indent=head, subsequent_indent=" " * len(head),
                          break_long_words=False, break_on_hyphens=False)
-
-
-def _secs(x: float) -> str:
-    return f"{x:.2f}s" if x < 120 else format_duration(x)

@@ -1,9 +1,12 @@
 """`--trace`: message-trace events as rows of the extended message trace report (CSV), in time order.
 
 Columns are those of the service's extended report, in its order (the order of the Exchange message tracking
-log: date_time_utc ... custom_data), followed by the two columns only its enhanced summary report has,
-origin_timestamp (when the message first entered the service) and delivery_priority. One row per event and
-recipient, as in the `--events` file of the same run. Two deliberate differences from the real report:
+log: date_time_utc ... custom_data); origin_timestamp and delivery_priority belong to the enhanced summary
+report, not to this one, and are not written. `directionality` takes the report's values: 1 for mail sent into
+the organisation, 2 for mail sent out of it, so 2 on every row here (an outbound connector's queue). Events:
+RECEIVE, SEND (handed to the connector's destination over SMTP), DELIVER (delivered to a mailbox), DEFER, FAIL,
+DSN, EXPAND. One row per event and recipient, as in the `--events` file of the same run. Two deliberate
+differences from the real report:
 - recipient_status holds the Get-MessageTrace status of the recipient after that event (Pending, Delivered,
   Failed), so the last row of a recipient gives its final state; the event's SMTP text is in source_context;
 - server_hostname and server_ip are the destination the queue recorded with the event (the server it
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from .. import codes
 from ..messages import message_id, recipient, sender
 from ..scenario.schema import Scenario
 from ..units import iso_at
@@ -27,15 +31,18 @@ from ..escaping import csv_cell
 from .atomic import OutputSet
 from .ordered_sink import OrderedSink, PendingEvent
 
-__all__ = ["TraceCsvWriter", "COLUMNS", "NAMESPACE", "network_message_id", "source_of"]
+__all__ = ["TraceCsvWriter", "COLUMNS", "OUTBOUND", "NAMESPACE", "network_message_id", "source_of"]
 
-#: The extended report's columns in its order, then the enhanced summary's origin_timestamp, delivery_priority.
+#: The extended report's columns, in its order.
 COLUMNS = ("date_time_utc", "client_ip", "client_hostname", "server_ip", "server_hostname", "source_context",
            "connector_id", "source", "event_id", "internal_message_id", "message_id", "network_message_id",
            "recipient_address", "recipient_status", "total_bytes", "recipient_count", "related_recipient_address",
            "reference", "message_subject", "sender_address", "return_path", "message_info", "directionality",
-           "tenant_id", "original_client_ip", "original_server_ip", "custom_data", "origin_timestamp",
-           "delivery_priority")
+           "tenant_id", "original_client_ip", "original_server_ip", "custom_data")
+#: `directionality` of mail sent out of the organisation (the report writes 1 for inbound, 2 for outbound).
+OUTBOUND = "2"
+#: Events whose message_info column holds the time the message entered the service.
+_ORIGIN_IN_INFO = frozenset(("SEND", "DELIVER"))
 
 #: The namespace of the name-based (version 5, SHA-1) UUIDs this module makes: the same name, the same id.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "mfi-sim.example")
@@ -83,11 +90,12 @@ class _IsoClock:
 
 @lru_cache(maxsize=1024)
 def source_of(event: str, detail: str) -> str:
-    """The component that logs an event: SMTP for the connection to the destination, STOREDRIVER for delivery
-    to a cloud mailbox (after Fix now), AGENT for a recipient rejected at once, DSN for notifications."""
-    if event == "DELIVER" and detail.startswith("Delivered to the mailbox"):
+    """The component that logs an event: SMTP for the connection to the destination (SEND among others),
+    STOREDRIVER for delivery to a mailbox, AGENT for a recipient the service rejects at once, DSN for
+    notifications."""
+    if event == "DELIVER":
         return "STOREDRIVER"
-    if event == "FAIL" and "rejected at once" in detail:
+    if event == "FAIL" and detail == codes.RECIPIENT_REJECTED:
         return "AGENT"
     return _SOURCES.get(event, "SMTP")
 
@@ -119,8 +127,8 @@ class TraceCsvWriter(OrderedSink):
             rows.append((
                 iso(t), "", "", ip, host, csv_cell(detail), names[ci], source_of(event, detail), event, internal,
                 mid, nmid, recipient(ci, number, rcpt, rcpt < stores[ci].invalid[number], domain), status, size,
-                count, "", "", subject, who, who, origin if event in ("SEND", "DELIVER") else "", "Originating",
-                self._tenant_id, "", "", "", origin, "Normal"))
+                count, "", "", subject, who, who, origin if event in _ORIGIN_IN_INFO else "", OUTBOUND,
+                self._tenant_id, "", "", ""))
         self._csv.writerows(rows)
 
     def _message(self, ci: int, number: int) -> tuple[int, str, str, int, int, str, str, str, str]:

@@ -44,7 +44,8 @@ class Vocabulary:
         own = [" ".join(r.split()[:2]) for r in replies if _FULL_CODE.match(" ".join(r.split()[:2]))]
         self.codes = sorted({c for c in codes.CATALOGUE if c != codes.OTHER} | set(own))
         self.statuses = sorted({codes.status_of(e.expiry_code) for e in codes.CATALOGUE.values()}
-                               | {codes.status_of(codes.RECIPIENT_NOT_FOUND), "5.4.14"}
+                               | {codes.RECIPIENT_NOT_FOUND_STATUS, codes.status_of(codes.EXPIRED_EXCHANGE_SERVER),
+                                  "5.4.14"}
                                | {r.split()[1] for r in replies if r.startswith("5") and len(r.split()) > 1
                                   and _ENHANCED.match(r.split()[1])})
 

@@ -23,7 +23,7 @@ MIN_RETRY_INTERVAL = 1.0                  # a retry schedule's shortest wait
 MIN_SERVICE_TIME = 0.001                  # a server's time per message
 MAX_MESSAGES = 20_000_000                 # expected arrivals of one run (rates x time + bursts)
 MAX_CONNECTIONS = 100                     # a connector's parallel connections
-MAX_ZONE_RECORDS = 10_000                 # lines of all zone texts, $GENERATE ranges counted in full
+MAX_ZONE_RECORDS = 2_000                  # lines of all zone texts, $GENERATE ranges counted in full
 MAX_TEXT = 1000                           # a name, host or reply
 MAX_DESCRIPTION = 20_000                  # the story
 #: How many entries each array of tables may have.

@@ -109,12 +109,15 @@ def _tenant(r: Reader) -> s.Tenant:
         delay_s = None
     else:
         delay_s = r.duration("delay_notification", positive=True)
-    fix_now_delay = r.duration("fix_now_delay", 1800.0)
+    if "fix_now_delay" in r.data:
+        raise r.error("fix_now_delay", "renamed propagation_delay: it now delays every tenant configuration "
+                                       "change (connectors, smart hosts, accepted domains, Fix now)")
+    propagation = r.duration("propagation_delay", None)
     inbound = r.text("inbound_host", None)
     inbound_host = _name(r, "inbound_host", inbound) if inbound is not None else None
     r.done()
     return s.Tenant(domain=_name(r, "domain", domain), message_expiration=expiration, retry=retry,
-                    delay_notification=delay_s, fix_now_delay=fix_now_delay, policy=policy,
+                    delay_notification=delay_s, propagation_delay=propagation, policy=policy,
                     inbound_host=inbound_host)
 
 
@@ -268,7 +271,21 @@ def _fault(r: Reader) -> s.Fault:
 
 
 def _action(r: Reader, start: datetime, duration: float) -> s.Action:
+    """One [[actions]] entry; `after` (the propagation delay of one tenant configuration change) is checked
+    here and set on the action its own fields built."""
+    from ..actions import propagates
+
     do = r.choice("do", s.ACTION_KINDS)
+    after = r.duration("after", None)
+    if after is not None and not propagates(do):
+        raise r.error("after", f"{do} takes effect at once: only tenant configuration changes (connectors, "
+                               "smart hosts, accepted domains, Fix now) have a propagation delay")
+    a = _action_fields(r, start, duration, do)
+    r.done()
+    return replace(a, after=after) if after is not None else a
+
+
+def _action_fields(r: Reader, start: datetime, duration: float, do: str) -> s.Action:
     at = r.duration("at")
     if at > duration:   # an instant outside the run is a mistake, not a silent no-op (a fix that never happens)
         raise r.error("at", f"{format_duration(at)} is after the end of the run ({format_duration(duration)})")
@@ -289,13 +306,13 @@ def _action(r: Reader, start: datetime, duration: float) -> s.Action:
     elif do == "resolve_alert":
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
     elif do == "set_accepted_domain":
-        a = s.Action(at=at, do=do, domain=_name(r, "domain", r.text("domain")), domain_type=r.choice("domain_type", s.DOMAIN_TYPES))
+        a = s.Action(at=at, do=do, domain=_name(r, "domain", r.text("domain")),
+                     domain_type=r.choice("domain_type", s.DOMAIN_TYPES))
     elif do == "set_tls":
         tls, tls_domain = _tls(r)
         a = s.Action(at=at, do=do, connector=r.text("connector"), tls=tls, tls_domain=tls_domain)
     else:
         a = s.Action(at=at, do=do, fault=r.integer("fault", low=0))
-    r.done()
     return a
 
 

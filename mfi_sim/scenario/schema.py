@@ -21,7 +21,7 @@ class Tenant:
     message_expiration: float
     retry: str | tuple[str, ...]
     delay_notification: float | None
-    fix_now_delay: float = 1800.0
+    propagation_delay: float | None = None   # tenant configuration changes; None: drawn from the run's seed
     inbound_host: str | None = None     # the tenant's own inbound host name (its MX when mail comes to the service)
     policy: Any = field(default=None, compare=False, repr=False)
     """The retry policy `retry` names (retry.RetryPolicy), parsed once by the loader."""
@@ -101,6 +101,7 @@ class Action:
     names: tuple[str, ...] | None = None
     fault: int | None = None
     alert: str | None = None     # resolve_alert: an alert id (policy-1) or a policy name
+    after: float | None = None   # tenant configuration changes: the propagation delay of this one
     domain: str | None = None    # set_accepted_domain
     domain_type: str | None = None   # set_accepted_domain: Authoritative or InternalRelay
     tls: str | None = None       # set_tls: one of TLS_MODES

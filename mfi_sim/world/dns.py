@@ -15,14 +15,16 @@ import ipaddress
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
 
-import dns.message
 import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
+
+if TYPE_CHECKING:
+    import dns.message
 
 from .zones import MAX_CNAME_CHAIN, DnsFault, Zones, name_text, rdtype_of, to_name
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import dns.exception
-import dns.message
 import dns.name
 import dns.rcode
 import dns.rdata
@@ -23,6 +22,9 @@ import dns.rdataset
 import dns.rdatatype
 import dns.rrset
 import dns.zone
+
+if TYPE_CHECKING:
+    import dns.message   # imported where a query is answered: loading a scenario needs none
 
 __all__ = ["Zones", "DnsFault", "MAX_CNAME_CHAIN", "name_text", "to_name", "rdtype_of", "one_line"]
 
@@ -89,6 +91,8 @@ class Zones:
         name = to_name(qname)
         qtype = rdtype_of(rdtype)
         injected = _fault(fault)
+        import dns.message
+
         request = dns.message.make_query(name, qtype, id=self._query_id())
         if injected is DnsFault.TIMEOUT:
             return None
