@@ -29,9 +29,9 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
     assert _loaded_after("import mfi_sim.cli") == []
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["explain"], ["explain", "4.4.316"]])
+@pytest.mark.parametrize("argv", [["--help"], ["explain"], ["explain", "4.4.316"], ["list"]])
 def test_commands_that_simulate_nothing_stay_light(argv: list[str]) -> None:
-    """`--help` and `explain` run without loading any heavy library."""
+    """`--help`, `explain` and `list` run without loading any heavy library."""
     code = ("import contextlib, io\nfrom mfi_sim import cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
             f"    try:\n        cli.main({argv!r})\n    except SystemExit:\n        pass")
     assert _loaded_after(code) == []

@@ -223,13 +223,14 @@ def _past_end(t: float, duration: float) -> str:
     return f"{format_duration(t)} is after the end of the run ({format_duration(duration)})"
 
 
-def pinned_codes(sc: s.Scenario) -> list[str]:
-    """The error codes a scenario's own alert tests expect to see (what `mfi-sim list` shows it teaches)."""
+def pinned_codes(tests: list[dict[str, Any]]) -> list[str]:
+    """The error codes a scenario's own alert tests expect to see firing (what `mfi-sim list` shows it teaches),
+    from the raw [[tests]] tables: `list` reads bundled files without building their worlds."""
     out: list[str] = []
-    for case in sc.tests:
-        if case.alert is None or case.expect != "firing":
+    for case in tests:
+        if "alert" not in case or case.get("expect", "firing") != "firing":
             continue
-        for value in [case.alert, *(v for k, v in case.labels if k == "code")]:
+        for value in (case["alert"], case.get("code")):
             if isinstance(value, str) and _FULL_CODE.match(value) and value not in out:
                 out.append(value)
     return out
