@@ -58,7 +58,6 @@ class Outcome:
     elapsed: float
     server: ServerState | None = None
     tls: bool = False
-    permanent: bool = False     # kept for callers; no session-level failure is permanent (SPEC 1.2, 2026-12)
     stage: str | None = None    # where it stopped: dns, connect, banner, ehlo, starttls, certificate
 
     @property

@@ -33,18 +33,6 @@ class Setting:
     texts: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Task:
-    """One simulation: a point of the grid, a replication, the seed and the scenario data to run."""
-
-    point: int
-    replication: int
-    seed: int
-    data: dict[str, Any]
-    source: str
-    duration: float | None = None
-
-
 def _typed(text: str) -> Any:
     """A value as TOML would read it (10 -> int, true -> bool, "6h" or 6h -> str)."""
     try:

@@ -436,8 +436,5 @@ class ConnectorQueue:
         ledger.counters.count_failure(outcome.code or "other", self.now)
         end = s + outcome.elapsed
         self.pool.lost(slot, end)
-        if outcome.permanent:
-            ledger.fail(number, end, outcome.detail, outcome)
-            return
         ledger.back_at(number, end)
         self.retry.connection_failed(outcome, end)
