@@ -8,11 +8,11 @@ named for a connector concern that connector only, and resolving an alert concer
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from ..engine import Result
+from ..scenario.loader import is_ip
 from ..scenario.schema import Action, Connector, Fault, Scenario
 from ..units import format_duration
 
@@ -44,14 +44,6 @@ class Mark:
     label: str
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def route_of(scenario: Scenario, conn: Connector) -> Route:
     """Every name and address the connector's route reaches at some point of the run (DNS and smart-host
     changes included), looked up on the scenario's zones without touching any run's resolver."""
@@ -65,8 +57,8 @@ def route_of(scenario: Scenario, conn: Connector) -> Route:
 
     def reach() -> None:
         for hosts in host_sets:
-            names.update(h for h in hosts if not _is_ip(h))
-            addresses.update(h for h in hosts if _is_ip(h))
+            names.update(h for h in hosts if not is_ip(h))
+            addresses.update(h for h in hosts if is_ip(h))
             route = resolver.resolve_route(hosts, conn.use_mx, 0.0)
             names.update(host for host, _ in route.endpoints)
             addresses.update(ip for _, ip in route.endpoints)

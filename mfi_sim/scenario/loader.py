@@ -23,12 +23,13 @@ from .files import bundled_names, bundled_path, read_text, resolve_path
 from .reader import MISSING, Context, Reader, describe
 
 __all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
-           "bundled_path", "resolve_path", "read_text", "check_size"]
+           "bundled_path", "resolve_path", "read_text", "check_size", "is_ip"]
 
 _LINE_IN_MESSAGE = re.compile(r"at line (\d+)")
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether `text` is an IP address literal (a smart host or target given as an address, not a name)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -64,7 +65,7 @@ def _name(r: Reader, key: str, text: str, *, ip: bool = False, wildcard: bool = 
     """A host or domain name (or, with `ip`, an IP address) from field `key`, normalised; ScenarioError if
     it is neither."""
     name = _host(text)
-    if ip and _is_ip(name):
+    if ip and is_ip(name):
         return name
     problem = _domain_problem(name, wildcard)
     if problem is not None and problem.startswith("non-"):
@@ -173,7 +174,7 @@ def _certificate(r: Reader, start: Any) -> s.Certificate:
 
 def _server(r: Reader, start: Any) -> s.Server:
     address = r.text("address").strip()
-    if not _is_ip(address):
+    if not is_ip(address):
         raise r.error("address", f"expected an IP address, got {address!r}")
     cert_raw = r.raw("certificate", None)
     certificate = _certificate(r.sub("certificate"), start) if cert_raw is not None else None
@@ -423,10 +424,10 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
 
     for i, c in enumerate(connectors):
         for h in c.smart_hosts:
-            if not _is_ip(h) and h not in names:
+            if not is_ip(h) and h not in names:
                 raise ctx.error(f"connectors[{i}].smart_hosts", f"{h!r} is not a name in any [dns] zone",
                                 "connectors", i, "smart_hosts")
-            if _is_ip(h) and h not in addresses:
+            if is_ip(h) and h not in addresses:
                 raise ctx.error(f"connectors[{i}].smart_hosts", f"no [[servers]] entry has address {h}",
                                 "connectors", i, "smart_hosts")
 
