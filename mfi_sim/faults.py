@@ -71,7 +71,11 @@ class FaultKind:
     code: str | None
     fields: tuple[FaultField, ...]
     apply: Callable[[Fault, PeerPlan], None]
-    words: str
+
+    @property
+    def words(self) -> str:
+        """The kind in words, for the timeline and reports ("connection refused")."""
+        return self.name.replace("_", " ")
 
 
 DNS_ERRORS: Final = ("nxdomain", "servfail", "timeout")
@@ -126,30 +130,24 @@ _CERT = "A certificate that fails the connector's check: {}"
 KINDS: Final[dict[str, FaultKind]] = {k.name: k for k in (
     FaultKind("dns_failure", Target.DNS, Stage.DNS, codes.DNS_QUERY_FAILED,
               (FaultField("error", DNS_ERRORS, "nxdomain", "`nxdomain`, `servfail` or `timeout`"),),
-              _nothing, "dns failure"),
-    FaultKind("connect_timeout", Target.SERVER, Stage.CONNECT, codes.CONNECTION_TIMED_OUT, (), _timeout,
-              "connect timeout"),
-    FaultKind("connection_refused", Target.SERVER, Stage.CONNECT, codes.CONNECTION_REFUSED, (), _refused,
-              "connection refused"),
-    FaultKind("service_unavailable", Target.SERVER, Stage.BANNER, codes.CANNOT_CONNECT, (), _unavailable,
-              "service unavailable"),
-    FaultKind("tls_not_offered", Target.SERVER, Stage.STARTTLS, codes.CANNOT_CONNECT, (), _no_starttls,
-              "tls not offered"),
-    FaultKind("tls_handshake_failure", Target.SERVER, Stage.STARTTLS, codes.CANNOT_CONNECT, (), _breaks_handshake,
-              "tls handshake failure"),
-    FaultKind("certificate_expired", Target.SERVER, Stage.CERTIFICATE, codes.CERTIFICATE_FAILED, (), _certificate,
-              "certificate expired"),
+              _nothing),
+    FaultKind("connect_timeout", Target.SERVER, Stage.CONNECT, codes.CONNECTION_TIMED_OUT, (), _timeout),
+    FaultKind("connection_refused", Target.SERVER, Stage.CONNECT, codes.CONNECTION_REFUSED, (), _refused),
+    FaultKind("service_unavailable", Target.SERVER, Stage.BANNER, codes.CANNOT_CONNECT, (), _unavailable),
+    FaultKind("tls_not_offered", Target.SERVER, Stage.STARTTLS, codes.CANNOT_CONNECT, (), _no_starttls),
+    FaultKind("tls_handshake_failure", Target.SERVER, Stage.STARTTLS, codes.CANNOT_CONNECT, (),
+              _breaks_handshake),
+    FaultKind("certificate_expired", Target.SERVER, Stage.CERTIFICATE, codes.CERTIFICATE_FAILED, (),
+              _certificate),
     FaultKind("certificate_name_mismatch", Target.SERVER, Stage.CERTIFICATE, codes.CERTIFICATE_FAILED, (),
-              _certificate, "certificate name mismatch"),
+              _certificate),
     FaultKind("certificate_untrusted", Target.SERVER, Stage.CERTIFICATE, codes.CERTIFICATE_FAILED, (),
-              _certificate, "certificate untrusted"),
+              _certificate),
     FaultKind("connection_closed", Target.SERVER, None, codes.CLOSED_ABRUPTLY,
-              (FaultField("stage", _CLOSE_STAGES, "data", "where the connection is cut"),), _closes,
-              "connection closed"),
+              (FaultField("stage", _CLOSE_STAGES, "data", "where the connection is cut"),), _closes),
     FaultKind("smtp_reply", Target.SERVER, None, None,
               (FaultField("stage", REPLY_STAGES, None, "where the reply is given"),
-               FaultField("reply", None, None, "the reply, e.g. `451 4.7.500 Server busy`")), _replies,
-              "smtp reply"),
+               FaultField("reply", None, None, "the reply, e.g. `451 4.7.500 Server busy`")), _replies),
 )}
 
 #: The plan of an attempt no fault touches (shared: never mutate it).

@@ -85,7 +85,7 @@ def test_a_new_kind_needs_only_a_registry_entry(monkeypatch: pytest.MonkeyPatch)
     def greylist(fault: Fault, plan: object) -> None:
         plan.replies.setdefault("rcpt", "451 4.7.1 Greylisted, try again later")  # type: ignore[attr-defined]
     monkeypatch.setitem(KINDS, "greylisting",
-                        FaultKind("greylisting", Target.SERVER, Stage.RCPT, None, (), greylist, "greylisting"))
+                        FaultKind("greylisting", Target.SERVER, Stage.RCPT, None, (), greylist))
     world = world_for("greylisting")
     session = open_session(SessionSpec(("mail.contoso.com",), False, 25, "None", None), world, 7200.0)
     assert session.server is not None
