@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine import Result
-from ..scenario.loader import is_ip
+from ..scenario.names import is_ip
 from ..scenario.schema import Action, Connector, Fault, Scenario
 from ..units import format_duration
 

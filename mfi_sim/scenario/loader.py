@@ -1,7 +1,6 @@
 """TOML scenario files -> frozen Scenario objects, validated once, with errors that name file, line and field."""
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 import tomllib
@@ -20,63 +19,13 @@ from . import schema as s
 from .fields import allowed
 from .expectations import read_tests
 from .files import bundled_names, bundled_path, read_text, resolve_path
+from .names import is_ip, name_field, names_field
 from .reader import MISSING, Context, Reader, describe
 
 __all__ = ["parse_toml", "loads_scenario", "scenario_from_data", "load_scenario", "bundled_names",
-           "bundled_path", "resolve_path", "read_text", "check_size", "is_ip"]
+           "bundled_path", "resolve_path", "read_text", "check_size"]
 
 _LINE_IN_MESSAGE = re.compile(r"at line (\d+)")
-
-
-def is_ip(text: str) -> bool:
-    """Whether `text` is an IP address literal (a smart host or target given as an address, not a name)."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _host(name: str) -> str:
-    return name.strip().lower().rstrip(".")
-
-
-_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
-
-
-def _domain_problem(name: str, wildcard: bool = False) -> str | None:
-    """Why `name` (already lower case, no trailing dot) is not a DNS name, or None. Non-ASCII (IDN) names
-    are refused with their A-label form (RFC 5890), so every output carries one spelling of a name."""
-    if not name.isascii():
-        try:
-            a_label = name.encode("idna").decode("ascii")
-        except UnicodeError:
-            return "is not a domain name (non-ASCII, with no IDNA form)"
-        return f"non-ASCII domain names are not accepted; write its IDNA form {a_label!r}"
-    labels = name.split(".")
-    if wildcard and labels[0] == "*" and len(labels) > 1:
-        labels = labels[1:]
-    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return "is not a domain name (letters, digits and hyphens in dot-separated labels of 1-63)"
-    return None
-
-
-def _name(r: Reader, key: str, text: str, *, ip: bool = False, wildcard: bool = False) -> str:
-    """A host or domain name (or, with `ip`, an IP address) from field `key`, normalised; ScenarioError if
-    it is neither."""
-    name = _host(text)
-    if ip and is_ip(name):
-        return name
-    problem = _domain_problem(name, wildcard)
-    if problem is not None and problem.startswith("non-"):
-        raise r.error(key, problem)
-    if problem is not None:
-        raise r.error(key, f"{text[:60]!r} is not a host name or an IP address" if ip else f"{text[:60]!r} {problem}")
-    return name
-
-
-def _names(r: Reader, key: str, texts: tuple[str, ...], **kw: bool) -> tuple[str, ...]:
-    return tuple(_name(r, key, t, **kw) for t in texts)
 
 
 # ---------------------------------------------------------------------------------------------- sections
@@ -115,9 +64,9 @@ def _tenant(r: Reader) -> s.Tenant:
                                        "change (connectors, smart hosts, accepted domains, Fix now)")
     propagation = r.duration("propagation_delay", None)
     inbound = r.text("inbound_host", None)
-    inbound_host = _name(r, "inbound_host", inbound) if inbound is not None else None
+    inbound_host = name_field(r, "inbound_host", inbound) if inbound is not None else None
     r.done()
-    return s.Tenant(domain=_name(r, "domain", domain), message_expiration=expiration, retry=retry,
+    return s.Tenant(domain=name_field(r, "domain", domain), message_expiration=expiration, retry=retry,
                     delay_notification=delay_s, propagation_delay=propagation, policy=policy,
                     inbound_host=inbound_host)
 
@@ -135,8 +84,8 @@ def _connector(r: Reader) -> s.Connector:
         raise r.error("recipient_domains", "a connector with use_mx = true routes one domain (the service keeps a "
                                            "queue per next-hop domain); use one connector per domain")
     tls, tls_domain = _tls(r, "None")
-    c = s.Connector(name=name, smart_hosts=_names(r, "smart_hosts", hosts, ip=True), use_mx=use_mx,
-                    port=r.integer("port", 25, 1, 65535), recipient_domains=_names(r, "recipient_domains", domains),
+    c = s.Connector(name=name, smart_hosts=names_field(r, "smart_hosts", hosts, ip=True), use_mx=use_mx,
+                    port=r.integer("port", 25, 1, 65535), recipient_domains=names_field(r, "recipient_domains", domains),
                     tls=tls, tls_domain=tls_domain,
                     max_connections=r.integer("max_connections", 20, 1, limits.MAX_CONNECTIONS),
                     messages_per_connection=r.integer("messages_per_connection", 20, 1, 100000),
@@ -153,7 +102,7 @@ def _tls(r: Reader, default: Any = MISSING) -> tuple[str, str | None]:
         raise r.error("tls_domain", "DomainValidation needs tls_domain")
     if tls != "DomainValidation" and tls_domain:
         raise r.error("tls_domain", "only used with tls = \"DomainValidation\"")
-    return tls, _name(r, "tls_domain", tls_domain) if tls_domain else None
+    return tls, name_field(r, "tls_domain", tls_domain) if tls_domain else None
 
 
 def _certificate(r: Reader, start: Any) -> s.Certificate:
@@ -164,7 +113,7 @@ def _certificate(r: Reader, start: Any) -> s.Certificate:
         return float((r.parsed(key, parse_instant) - start).total_seconds())
 
     names = r.strings("names")
-    cert = s.Certificate(names=_names(r, "names", names, wildcard=True), not_before=offset("not_before", -math.inf),
+    cert = s.Certificate(names=names_field(r, "names", names, wildcard=True), not_before=offset("not_before", -math.inf),
                          not_after=offset("not_after", math.inf), trusted=r.boolean("trusted", True))
     if cert.not_after <= cert.not_before:
         raise r.error("not_after", "must be later than not_before")
@@ -189,7 +138,7 @@ def _server(r: Reader, start: Any) -> s.Server:
     if service_time < limits.MIN_SERVICE_TIME:
         raise r.error("service_time", f"must be at least {limits.MIN_SERVICE_TIME * 1000:g}ms")
     server = s.Server(address=address, port=r.integer("port", 25, 1, 65535),
-                      hostname=_name(r, "hostname", hostname, ip=True),
+                      hostname=name_field(r, "hostname", hostname, ip=True),
                       starttls=r.boolean("starttls", True), certificate=certificate,
                       concurrency=r.integer("concurrency", 20, 1, 100000),
                       service_time=service_time, replies=tuple(replies))
@@ -226,7 +175,7 @@ def _traffic(r: Reader, default_to: str) -> s.Traffic:
         profile = tuple(values)
     else:
         rate = r.parsed("rate", parse_rate, 0.0)
-    to = _name(r, "to", r.text("to", default_to))
+    to = name_field(r, "to", r.text("to", default_to))
     bursts = []
     for b in r.tables("bursts"):
         bursts.append((b.duration("at"), b.integer("count", low=1, high=limits.MAX_MESSAGES)))
@@ -248,7 +197,7 @@ def _nonneg(value: Any) -> float:
 
 def _fault(r: Reader) -> s.Fault:
     kind = r.choice("kind", tuple(KINDS))
-    target = _name(r, "target", r.text("target"), ip=True)
+    target = name_field(r, "target", r.text("target"), ip=True)
     start = r.duration("start", 0.0)
     if "duration" in r.data and "end" in r.data:
         raise r.error("end", "give duration or end, not both")
@@ -294,20 +243,20 @@ def _action_fields(r: Reader, start: datetime, duration: float, do: str) -> s.Ac
         a = s.Action(at=at, do=do, connector=r.text("connector"))
     elif do == "set_smart_hosts":
         a = s.Action(at=at, do=do, connector=r.text("connector"),
-                     smart_hosts=_names(r, "smart_hosts", r.strings("smart_hosts"), ip=True))
+                     smart_hosts=names_field(r, "smart_hosts", r.strings("smart_hosts"), ip=True))
     elif do == "set_dns_record":
         rdtype = r.choice("type", ("A", "MX", "CNAME"))
-        a = s.Action(at=at, do=do, name=_name(r, "name", r.text("name")), type=rdtype, value=r.text("value"),
+        a = s.Action(at=at, do=do, name=name_field(r, "name", r.text("name")), type=rdtype, value=r.text("value"),
                      ttl=r.integer("ttl", 300, 0, 2 ** 31 - 1))
     elif do == "renew_certificate":
         names = r.strings("names", None)
         not_after = (r.parsed("not_after", parse_instant) - start).total_seconds()
         a = s.Action(at=at, do=do, target=r.text("target").strip(), not_after=not_after,
-                     names=_names(r, "names", names, wildcard=True) if names else None)
+                     names=names_field(r, "names", names, wildcard=True) if names else None)
     elif do == "resolve_alert":
         a = s.Action(at=at, do=do, alert=_alert_selector(r))
     elif do == "set_accepted_domain":
-        a = s.Action(at=at, do=do, domain=_name(r, "domain", r.text("domain")),
+        a = s.Action(at=at, do=do, domain=name_field(r, "domain", r.text("domain")),
                      domain_type=r.choice("domain_type", s.DOMAIN_TYPES))
     elif do == "set_tls":
         tls, tls_domain = _tls(r)
