@@ -5,8 +5,10 @@ engine handed it over, whatever the engine does next (a console session plays on
 """
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -19,8 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectorSummary", "summarize", "censored_ages"]
 
-#: Finds the messages not finished in MessageStore.status (one byte each), at C speed.
-_NOT_DONE = re.compile(b"[^" + re.escape(bytes([DONE])) + b"]")
+#: Finds the runs of messages not finished in MessageStore.status (one byte each), at C speed.
+_NOT_DONE = re.compile(b"[^" + re.escape(bytes([DONE])) + b"]+")
+_GONE = re.compile(re.escape(bytes([INVALID_GONE])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +73,58 @@ def _copy(hist: LatencyHistogram) -> LatencyHistogram:
     return out
 
 
+def _bucket_key(t: float) -> Callable[[float], int]:
+    """Orders arrivals by the histogram bucket of their age at `t` (LatencyHistogram's own rule: 1%-wide log
+    buckets from 1 ms, younger than that at the top): older arrivals have larger ages, so keys never decrease."""
+    base = math.log(1.01)
+
+    def key(arrival: float) -> int:
+        age = t - arrival
+        return 1 if age < 1e-3 else -int(math.log(age * 1000.0) / base)
+    return key
+
+
 def censored_ages(queue: ConnectorQueue, t: float) -> LatencyHistogram:
-    """Every recipient not finished at `t`, by the age of its message then (times in system not yet known)."""
+    """Every recipient not finished at `t`, by the age of its message then (times in system not yet known).
+
+    Numbers are given in arrival order, so the messages of a run of unfinished ones fill each age bucket in one
+    stretch: a binary search per bucket finds it, instead of a step per message (a 2-million backlog would
+    otherwise cost seconds at the end of every run)."""
+    store = queue.store
+    arrival, status, invalid = store.arrival, store.status, store.invalid
+    rcpts = set(queue.ledger.rcpts)
+    if len(rcpts) > 1:
+        return _ages_one_by_one(queue, t)
+    weight = rcpts.pop() if rcpts else 0
+    ages = LatencyHistogram()
+    flags = status.tobytes()
+    key = _bucket_key(t)
+    total = 0.0
+    for run in _NOT_DONE.finditer(flags):
+        lo, hi = run.span()
+        gone = [m.start() for m in _GONE.finditer(flags, lo, hi)]   # unknown recipients already bounced
+        total += weight * ((hi - lo) * t - math.fsum(arrival[lo:hi]))
+        i = lo
+        while i < hi:
+            j = bisect_right(arrival, key(arrival[i]), i, hi, key=key)
+            left = sum(invalid[g] for g in gone[bisect_left(gone, i):bisect_left(gone, j)])
+            ages.add_weighted(t - arrival[i], weight * (j - i) - left)   # arrival[i] is the oldest: the max
+            i = j
+        total -= math.fsum((t - arrival[g]) * invalid[g] for g in gone)
+    ages.total = total
+    return ages
+
+
+def _ages_one_by_one(queue: ConnectorQueue, t: float) -> LatencyHistogram:
+    """censored_ages for a connector whose traffic streams carry different numbers of recipients."""
     store = queue.store
     arrival, stream, invalid, status = store.arrival, store.stream, store.invalid, store.status
     rcpts = queue.ledger.rcpts
     ages = LatencyHistogram()
-    add = ages.add_weighted
-    for m in _NOT_DONE.finditer(status.tobytes()):
-        i = m.start()
-        gone = invalid[i] if status[i] == INVALID_GONE else 0
-        add(t - arrival[i], rcpts[stream[i]] - gone)
+    for run in _NOT_DONE.finditer(status.tobytes()):
+        for i in range(*run.span()):
+            gone = invalid[i] if status[i] == INVALID_GONE else 0
+            ages.add_weighted(t - arrival[i], rcpts[stream[i]] - gone)
     return ages
 
 
