@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import repeat
 from math import log
 from operator import add, truediv
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "TeeSink", "NdrRecord",
-           "QueueSnapshot", "Tally", "TimelineEntry", "Recorder"]
+if TYPE_CHECKING:
+    from .messages import MessageStore
+
+__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "MessageReader", "TeeSink",
+           "NdrRecord", "QueueSnapshot", "Tally", "TimelineEntry", "Recorder"]
 
 #: Latencies under 1 ms count as 0; the others go to log-spaced buckets of milliseconds.
 _UNDER_1MS = (1e-3).__gt__
@@ -164,6 +167,14 @@ class TraceSink(Protocol):
     def flush(self, watermark: float) -> None: ...
 
 
+@runtime_checkable
+class MessageReader(Protocol):
+    """An output that writes per-message fields (arrival, traffic stream, unknown recipients): the engine hands
+    it the connectors' message stores, in [[connectors]] order, while it builds the queues."""
+
+    def attach(self, stores: Sequence[MessageStore]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NdrRecord:
     """A non-delivery (or delay) notice to generate: which message, which recipients, why."""
@@ -212,7 +223,7 @@ class Tally:
     latency of the messages delivered so far (copies, taken only at a test's eval_time)."""
 
     connector: str
-    ndr_by_status: dict[str, int]
+    ndr_by_status: Mapping[str, int]
     latency: LatencyHistogram
 
 
@@ -241,6 +252,12 @@ class TeeSink:
     def flush(self, watermark: float) -> None:
         for s in self.sinks:
             s.flush(watermark)
+
+    def attach(self, stores: Sequence[MessageStore]) -> None:
+        """Hands the message stores on to the sinks that read them."""
+        for s in self.sinks:
+            if isinstance(s, MessageReader):
+                s.attach(stores)
 
 
 class Recorder:

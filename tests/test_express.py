@@ -123,7 +123,7 @@ def test_the_lane_carries_the_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
         faults='[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "60m"\nduration = "20m"',
     ).replace('service_time = "200ms"', 'service_time = "50ms"')
     result = Engine(loads_scenario(text, "lane.toml")).run()
-    attempts = sum(q.counters.attempts for q in result.queues)
+    attempts = sum(c.attempts for c in result.connectors)
     backlog_at_recovery = 12000         # 20 minutes of 10 msg/s
     assert sum(backlog) > 0.9 * backlog_at_recovery
     assert sum(arrivals) > 0.9 * (attempts - backlog_at_recovery - 100)
