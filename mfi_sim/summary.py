@@ -123,7 +123,8 @@ def _ages_one_by_one(queue: ConnectorQueue, t: float) -> LatencyHistogram:
     arrival, stream, invalid, status = store.arrival, store.stream, store.invalid, store.status
     rcpts = queue.ledger.rcpts
     ages = LatencyHistogram()
-    for run in _NOT_DONE.finditer(status.tobytes()):
+    flags = status.tobytes()
+    for run in _NOT_DONE.finditer(flags, len(flags) - len(flags.lstrip(_DONE))):
         for i in range(*run.span()):
             gone = invalid[i] if status[i] == INVALID_GONE else 0
             ages.add_weighted(t - arrival[i], rcpts[stream[i]] - gone)
