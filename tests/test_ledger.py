@@ -262,12 +262,16 @@ def test_a_failed_retry_defers_every_recipient_still_queued() -> None:
 
 
 def test_a_message_deferred_again_waits_longer() -> None:
-    """defer counts a message's own failures: its second deferral waits the policy's second delay."""
+    """defer counts a message's own failures (a fixed list takes its next entry) and measures the message's age
+    from its arrival (postfix waits as long as the message has been queued)."""
     policy = get_policy("exchange-online")
-    ledger = ledger_with([0.0])
+    ledger = ledger_with([500.0])
     number = ledger.next_message()
-    ledger.defer(number, 100.0, policy)
-    first = heappop_ready(ledger, ledger.deferred[0][0])
-    ledger.defer(first, 1000.0, policy)
+    ledger.defer(number, 1000.0, policy)
+    again = heappop_ready(ledger, ledger.deferred[0][0])
+    ledger.defer(again, 5000.0, policy)
     assert ledger.tries == {number: 2}
-    assert ledger.deferred == [(1000.0 + policy.next_delay(2, 1000.0), number)]
+    assert ledger.deferred == [(5000.0 + policy.next_delay(2, 4500.0), number)]
+    aged = ledger_with([500.0])
+    aged.defer(aged.next_message(), 1000.0, get_policy("postfix"))
+    assert aged.deferred == [(1500.0, 0)]
