@@ -272,6 +272,44 @@ def test_unit_the_timeline_says_where_the_condition_cleared(scope: str, where: s
         assert said == [(3900.0, connector, f"{head}: fewer than 200 messages {where} have waited 1h{tail}")]
 
 
+def test_unit_an_alert_without_an_error_says_messages_are_waiting() -> None:
+    """A queue with no error (its connector off, the queue suspended): the alert's own title, cause and fix,
+    no code and no Fix now; an error the catalogue does not know takes the catalogue's catch-all entry."""
+    b = book()
+    b.observe([snap(3600.0, aged=300, oldest=0.0, code=None)])
+    [quiet] = policies(b)
+    assert (quiet.code, quiet.title, quiet.fix_now, quiet.last_error) == (
+        None, "Messages are waiting in the queue", False, None)
+    assert quiet.causes == ("The connector is turned off or its queue is suspended.",)
+    assert quiet.fixes == ("Turn the connector back on, or route the mail another way.",)
+    other = book()
+    other.observe([snap(3600.0, aged=300, oldest=0.0, code="451 4.7.999 Something new")])
+    [odd] = policies(other)
+    entry = codes.CATALOGUE[codes.OTHER]
+    assert (odd.code, odd.title, odd.causes, odd.fixes) == ("451 4.7.999 Something new", entry.title, entry.causes,
+                                                            entry.fixes)
+
+
+def test_unit_when_the_queue_started_and_when_its_oldest_message_expires() -> None:
+    """queue_started_s is the first retry of the failure run, else the oldest arrival; oldest_expires_s is the
+    oldest arrival plus the message lifetime."""
+    b = book()
+    b.observe([replace(snap(3600.0, aged=300, oldest=100.0), first_retry=200.0)])
+    [policy] = policies(b)
+    assert (policy.queue_started_s, policy.oldest_expires_s) == (200.0, 100.0 + 86400.0)
+    b.observe([replace(snap(3900.0, aged=300, oldest=100.0), first_retry=None)])
+    assert policy.queue_started_s == 100.0 and policy.queued_messages == 300
+    b.observe([replace(snap(4200.0, aged=300, oldest=None), first_retry=None)])
+    assert policy.queue_started_s is None and policy.oldest_expires_s is None
+
+
+def test_unit_one_aged_message_makes_a_contributor() -> None:
+    """A connector with a single message queued over the hour contributes to the tenant-wide count."""
+    b = book()
+    b.observe([snap(3600.0, "A", aged=299, oldest=0.0), snap(3600.0, "B", aged=1, oldest=0.0)])
+    assert policies(b)[0].connectors == ("A", "B")
+
+
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
     """The insight appears at the first evaluation after the oldest queued message has waited one hour."""
     r = run_text(scenario_text(duration="4h", faults=REFUSED))

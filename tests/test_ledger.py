@@ -9,6 +9,8 @@ from mfi_sim.records import NdrRecord, Recorder
 from mfi_sim.retry import get_policy
 from mfi_sim.retry_state import RetryState
 
+from helpers import Trace
+
 HOUR = 3600.0
 REFUSED = Outcome(False, codes.CONNECTION_REFUSED, "refused", "mail.contoso.com", "198.51.100.10", 25, 0.05)
 SENT = Outcome(True, None, "", "mail.contoso.com", "198.51.100.10", 25, 0.1)
@@ -94,20 +96,6 @@ def test_take_all_empties_every_place_in_arrival_order() -> None:
     assert ledger.queued() == 4 and ledger.oldest_arrival() == 0.0
     assert ledger.take_all() == [0, 1, 2, 3]
     assert ledger.queued() == 0 and ledger.oldest_arrival() is None
-
-
-class Trace:
-    """A trace sink that keeps every event: (t, event, connector, number, rcpt, detail, status, dest)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[float, str, int, int, int, str, str, tuple[str, str] | None]] = []
-
-    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
-             dest: tuple[str, str] | None = None) -> None:
-        self.events.append((t, event, connector, number, rcpt, detail, status, dest))
-
-    def flush(self, watermark: float) -> None:
-        pass
 
 
 def traced(arrivals: list[float], rcpts: int = 1, invalid: int = 0, delay: float | None = None

@@ -9,7 +9,7 @@ from mfi_sim.attempt import SessionSpec, open_session
 from mfi_sim.engine import Engine
 from mfi_sim.queue import ACTIVE, READY, RETRY, SUSPENDED, ConnectorQueue
 
-from helpers import scenario_text
+from helpers import Trace, scenario_text
 
 
 def build(text: str) -> tuple[Engine, ConnectorQueue]:
@@ -257,3 +257,27 @@ def test_intake_draws_each_recipient_unknown_with_the_stream_s_fraction() -> Non
     invalid = q.store.invalid
     assert len(invalid) > 3000 and set(invalid) <= {0, 1, 2, 3, 4}
     assert 0.2 < sum(invalid) / (4 * len(invalid)) < 0.3
+
+
+def test_each_failed_retry_is_one_attempt_and_defers_everything_queued() -> None:
+    """Refused from the start: every retry is one failed attempt (counted, with its code and its time on the
+    wire), the queue enters Retry when the attempt ends, every message that has arrived gets a DEFER with the
+    error and the server tried, and the timeline says once that the queue went into Retry."""
+    trace = Trace()
+    engine = Engine(loads_scenario(scenario_text(duration="1h", rate="600/h", faults=refused("0s", "2h")),
+                                   "test.toml"), trace=trace)
+    q = engine.queues[0]
+    q.advance(3600.0)
+    c, retry = q.counters, q.retry
+    assert q.last is not None and retry.retries > 3 and c.delivered == 0
+    error, elapsed = q.last.last_error, q.last.elapsed
+    assert c.attempts == retry.retries and c.codes_seen == {"450 4.4.316": retry.retries}
+    assert c.busy_s == pytest.approx(retry.retries * elapsed) and elapsed > 0
+    assert retry.history[0] == (pytest.approx(q.store.arrival[0] + elapsed), "mail.contoso.com", error)
+    arrival = q.store.arrival
+    for when, _, _ in retry.history:
+        deferred = [e for e in trace.events if e[1] == "DEFER" and e[0] == when]
+        assert len(deferred) == sum(1 for a in arrival if a <= when) > 0
+        assert {(e[5], e[6], e[7]) for e in deferred} == {(error, "Pending", ("mail.contoso.com", "198.51.100.10"))}
+    assert notes(engine, "queue_retry") == [(retry.history[0][0], "To on-premises",
+                                             f"Queue 'To on-premises' went into Retry: {error}", "450 4.4.316")]
