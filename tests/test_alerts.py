@@ -310,6 +310,33 @@ def test_unit_one_aged_message_makes_a_contributor() -> None:
     assert policies(b)[0].connectors == ("A", "B")
 
 
+def test_unit_the_threshold_itself_raises_the_policy() -> None:
+    """"threshold or more": exactly `threshold` aged messages raise the alert, one fewer clears it."""
+    b = book()
+    b.observe([snap(3600.0, aged=199, oldest=0.0)])
+    assert policies(b) == []
+    b.observe([snap(3900.0, aged=200, oldest=0.0)])
+    [policy] = policies(b)
+    b.observe([snap(4200.0, aged=200, oldest=0.0)])
+    assert policy.condition_cleared_s is None and policy.updates == 1
+    b.observe([snap(4500.0, aged=199, oldest=0.0)])
+    assert policy.condition_cleared_s == 4500.0
+
+
+def test_unit_the_timeline_tells_the_insight_s_story() -> None:
+    """The insight's notes: raised with the connector, the code and title, the count and whether Fix now is
+    offered (or "no error" when there is none); resolved when nothing has waited the hour any more."""
+    b = book()
+    b.observe([snap(3600.0, "A", aged=1, oldest=0.0, queued=40), snap(3600.0, "B", aged=1, oldest=0.0, code=None)])
+    b.observe([snap(3900.0, "A", aged=0, oldest=3800.0), snap(3900.0, "B", aged=1, oldest=0.0, code=None)])
+    title = codes.CATALOGUE[codes.CONNECTION_REFUSED].title
+    assert [(n.t, n.kind, n.connector, n.text, n.code) for n in b.recorder.notes] == [
+        (3600.0, "insight_raised", "A", f"Insight: messages have waited over 1h on 'A' (450 4.4.316 {title}; "
+         "40 queued; Fix now available)", "450 4.4.316"),
+        (3600.0, "insight_raised", "B", "Insight: messages have waited over 1h on 'B' (no error; 1 queued)", None),
+        (3900.0, "insight_resolved", "A", "Insight resolved: nothing on 'A' has waited 1h any more", None)]
+
+
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
     """The insight appears at the first evaluation after the oldest queued message has waited one hour."""
     r = run_text(scenario_text(duration="4h", faults=REFUSED))
