@@ -106,12 +106,11 @@ def run_mfi(a: argparse.Namespace) -> dict[str, Any]:
     result = simulate(scenario)
     wall = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    q = result.queues[0]
-    c = q.counters
+    c = result.connectors[0]
     return {"model": "mfi-sim", "messages": c.received, "wall_s": round(wall, 3),
             "msgs_per_wall_s": round(c.received / wall), "peak_rss_mb": round(rss, 1),
             "stats": {"arrived": c.received, "delivered": c.delivered, "ndr": c.ndr,
-                      "queued_at_end": c.queued, "expired": q.expired, "attempts": c.attempts}}
+                      "queued_at_end": c.queued, "expired": c.expired, "attempts": c.attempts}}
 
 
 def _workload_args(a: argparse.Namespace) -> list[str]:

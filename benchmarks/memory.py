@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    queue = result.queues[0]
+    queue = engine.queues[0]   # the live queue: its message store is what this measures
     queued = queue.queued_messages()
     c = queue.counters
     if queued == 0:

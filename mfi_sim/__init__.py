@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .engine import Result
+    from .result import Result
     from .notebook import Loaded, SweepResult, load, simulate, sweep
     from .scenario import load_scenario, loads_scenario
 
@@ -19,7 +19,7 @@ __all__ = ["__version__", "load", "simulate", "sweep", "Loaded", "SweepResult", 
            "loads_scenario"]
 
 _LAZY = {"load": "notebook", "simulate": "notebook", "sweep": "notebook", "Loaded": "notebook",
-         "SweepResult": "notebook", "Result": "engine", "load_scenario": "scenario", "loads_scenario": "scenario"}
+         "SweepResult": "notebook", "Result": "result", "load_scenario": "scenario", "loads_scenario": "scenario"}
 
 
 def __getattr__(name: str) -> Any:

@@ -17,8 +17,10 @@ Open alerts are keyed by (policy name, scope), so a second policy on the same co
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from . import codes
@@ -26,7 +28,7 @@ from .records import QueueSnapshot, Recorder
 from .scenario.schema import AlertSettings
 from .units import format_duration
 
-__all__ = ["Alert", "AlertRule", "RuleEntry", "InsightRule", "DelayedMessagesPolicy", "AlertBook", "RULES",
+__all__ = ["Alert", "AlertReading", "AlertRecord", "Notification", "AlertRule", "RuleEntry", "InsightRule", "DelayedMessagesPolicy", "AlertBook", "RULES",
            "POLICY_NAME", "INSIGHT_NAME", "LABELS", "ACTIVE", "RESOLVED", "rule_entry", "select", "register"]
 
 POLICY_NAME = "Messages have been delayed"
@@ -38,8 +40,58 @@ LABELS = ("kind", "policy", "connector", "code", "title", "severity", "destinati
 CLEARED, AUTO, ADMIN = "condition cleared", "auto_resolve", "admin"
 
 
+class AlertReading:
+    """How an alert reads (its status, matchable fields, whether it fires at an instant): shared by the live
+    Alert the rules update and the frozen AlertRecord a Result holds."""
+
+    __slots__ = ()
+    id: str
+    kind: str
+    policy: str
+    connector: str
+    severity: str
+    category: str
+    raised_s: float
+    code: str | None
+    title: str
+    resolved_s: float | None
+    queued_messages: int
+    aged_messages: int
+    last_error: str | None
+    destination: str | None
+    last_ip: str | None
+    fix_now: bool
+    history: Sequence[tuple[float, Mapping[str, Any]]]
+
+    @property
+    def status(self) -> str:
+        """`Active` until resolved, then `Resolved` (SPEC 2.3)."""
+        return ACTIVE if self.resolved_s is None else RESOLVED
+
+    def fields(self) -> dict[str, Any]:
+        """The matchable fields now (what `mfi-sim test` compares)."""
+        return {"id": self.id, "kind": self.kind, "policy": self.policy, "connector": self.connector,
+                "code": self.code, "title": self.title, "severity": self.severity, "category": self.category,
+                "queued_messages": self.queued_messages, "aged_messages": self.aged_messages,
+                "last_error": self.last_error, "destination": self.destination, "last_ip": self.last_ip,
+                "fix_now": self.fix_now, "status": self.status}
+
+    def firing_at(self, t: float) -> bool:
+        """Active at `t`: raised at or before it and not yet resolved."""
+        return self.raised_s <= t and (self.resolved_s is None or t < self.resolved_s)
+
+    def fields_at(self, t: float) -> dict[str, Any]:
+        """Fields as of the last evaluation at or before `t`, with the status at `t`."""
+        current: Mapping[str, Any] = self.fields()
+        for when, snap in self.history:
+            if when > t:
+                break
+            current = snap
+        return {**current, "status": ACTIVE if self.firing_at(t) else RESOLVED}
+
+
 @dataclass
-class Alert:
+class Alert(AlertReading):
     """One alert as the admin sees it; `history` keeps its fields at each evaluation where its rule held."""
 
     id: str
@@ -66,33 +118,7 @@ class Alert:
     fixes: tuple[str, ...] = ()
     fix_now: bool = False
     updates: int = 0
-    history: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        """`Active` until resolved, then `Resolved` (SPEC 2.3)."""
-        return ACTIVE if self.resolved_s is None else RESOLVED
-
-    def fields(self) -> dict[str, Any]:
-        """The matchable fields now (what `mfi-sim test` compares)."""
-        return {"id": self.id, "kind": self.kind, "policy": self.policy, "connector": self.connector,
-                "code": self.code, "title": self.title, "severity": self.severity, "category": self.category,
-                "queued_messages": self.queued_messages, "aged_messages": self.aged_messages,
-                "last_error": self.last_error, "destination": self.destination, "last_ip": self.last_ip,
-                "fix_now": self.fix_now, "status": self.status}
-
-    def firing_at(self, t: float) -> bool:
-        """Active at `t`: raised at or before it and not yet resolved."""
-        return self.raised_s <= t and (self.resolved_s is None or t < self.resolved_s)
-
-    def fields_at(self, t: float) -> dict[str, Any]:
-        """Fields as of the last evaluation at or before `t`, with the status at `t`."""
-        current: dict[str, Any] = self.fields()
-        for when, snap in self.history:
-            if when > t:
-                break
-            current = snap
-        return {**current, "status": ACTIVE if self.firing_at(t) else RESOLVED}
+    history: list[tuple[float, Mapping[str, Any]]] = field(default_factory=list)
 
     def apply(self, snap: QueueSnapshot, expiration: float, group: Sequence[QueueSnapshot] = ()) -> None:
         """Takes the latest error, counts and times from `snap` (the main contributor); counts are summed over
@@ -114,7 +140,54 @@ class Alert:
         self.last_ip = snap.last_ip
         self.queue_started_s = snap.first_retry if snap.first_retry is not None else snap.oldest_arrival
         self.oldest_expires_s = snap.oldest_arrival + expiration if snap.oldest_arrival is not None else None
-        self.history.append((snap.t, self.fields()))
+        self.history.append((snap.t, MappingProxyType(self.fields())))
+
+    def record(self) -> AlertRecord:
+        """The alert as it stands now, frozen (what a Result keeps)."""
+        values = {f.name: getattr(self, f.name) for f in dataclass_fields(AlertRecord) if f.name != "history"}
+        return AlertRecord(**values, history=tuple(self.history))
+
+
+@dataclass(frozen=True)
+class AlertRecord(AlertReading):
+    """An alert as it stood when the Result was made: the fields of Alert, frozen (its history a tuple of
+    read-only field mappings, one per evaluation where its rule held)."""
+
+    id: str
+    kind: str
+    policy: str
+    connector: str
+    severity: str
+    category: str
+    raised_s: float
+    code: str | None
+    title: str
+    resolved_s: float | None
+    resolved_by: str | None
+    condition_cleared_s: float | None
+    connectors: tuple[str, ...]
+    queued_messages: int
+    aged_messages: int
+    last_error: str | None
+    destination: str | None
+    last_ip: str | None
+    queue_started_s: float | None
+    oldest_expires_s: float | None
+    causes: tuple[str, ...]
+    fixes: tuple[str, ...]
+    fix_now: bool
+    updates: int
+    history: tuple[tuple[float, Mapping[str, Any]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A mail to the tenant's admins when an alert policy raises an alert."""
+
+    t: float
+    alert: str
+    to: str
+    subject: str
 
 
 class AlertRule(Protocol):
@@ -282,7 +355,7 @@ class AlertBook:
         self.alerts: list[Alert] = []
         self.open: dict[tuple[str, str], Alert] = {}
         self.latest: dict[tuple[str, str], Alert] = {}
-        self.notifications: list[dict[str, Any]] = []
+        self.notifications: list[Notification] = []
         self._counts: dict[str, int] = {}
 
     def observe(self, snaps: list[QueueSnapshot]) -> None:
@@ -345,8 +418,8 @@ class AlertBook:
         return self.open.get((policy, connector))
 
     def notify(self, alert: Alert, t: float) -> None:
-        self.notifications.append({"t": t, "alert": alert.id, "to": f"TenantAdmins@{self.tenant}",
-                                   "subject": f"{alert.severity}-severity alert: {alert.policy}"})
+        self.notifications.append(Notification(t, alert.id, f"TenantAdmins@{self.tenant}",
+                                               f"{alert.severity}-severity alert: {alert.policy}"))
 
     def firing_at(self, t: float) -> list[Alert]:
         """Alerts Active at `t`."""

@@ -17,7 +17,7 @@ from .errors import MfiSimError, OptionError, ScenarioError
 from .escaping import clip_middle, one_line, terminal
 
 if TYPE_CHECKING:
-    from .engine import Result
+    from .result import Result
 
 EXIT_OK, EXIT_TEST_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 EXIT_TERMINATED = 143     # 128 + SIGTERM, as a shell reports a process the signal ended
@@ -167,10 +167,6 @@ def _run(args: argparse.Namespace) -> int:
         engine = Engine(scenario, seed=args.seed, duration=args.duration, trace=trace, on_ndr=ndrs,
                         progress=(lambda now, total: bar(int(100 * now / total), 100)) if bar else None,
                         capture=capture)
-        for sink in sinks:
-            sink.bind(engine.queues)
-        if ndrs is not None:
-            ndrs.bind(engine.queues)
         if not args.quiet:
             print(terminal(story_text(scenario)))
         result = engine.run()
@@ -199,9 +195,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(terminal(summary_text(result, _terminal_width())), end="")
     if capture is not None:
-        for q in result.queues:
-            print(terminal(f"\nTranscript on '{q.name}'"))
-            print(terminal("\n".join(q.transcript_lines)) if q.transcript_lines else "  (no such attempt in this run)")
+        for c in result.connectors:
+            print(terminal(f"\nTranscript on '{c.name}'"))
+            print(terminal("\n".join(c.transcript_lines)) if c.transcript_lines else "  (no such attempt in this run)")
     return EXIT_OK
 
 

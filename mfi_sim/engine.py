@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from types import MappingProxyType
 
 import simpy
 from simpy.events import EventPriority
@@ -21,9 +21,11 @@ from .alerts import AlertBook
 from .faults import FaultSchedule, ScheduledFault, fault_label
 from .default_route import DefaultRoute
 from .queue import ConnectorQueue
-from .records import LatencyHistogram, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
+from .records import LatencyHistogram, MessageReader, NdrRecord, QueueSnapshot, Recorder, Tally, TraceSink
+from .result import FaultWindow, Result
 from .retry import get_policy
-from .scenario.schema import Action, Fault, Scenario
+from .scenario.schema import Action, Scenario
+from .summary import summarize
 from .traffic import ArrivalFeed, MergedFeed
 from .world.state import WorldState
 
@@ -39,45 +41,6 @@ def stream_rng(seed: int, purpose: str) -> random.Random:
     """One independent random stream per purpose, seeded from the scenario seed (stable across processes:
     string seeds go through SHA-512, not through hash())."""
     return random.Random(f"mfi-sim:{seed}:{purpose}")
-
-
-@dataclass
-class Result:
-    """Everything a run produced; outputs (JSON, terminal, HTML) are functions of this."""
-
-    scenario: Scenario
-    seed: int
-    duration: float
-    version: str
-    queues: list[ConnectorQueue]
-    recorder: Recorder
-    latency: LatencyHistogram
-    alerts: AlertBook
-    observations: dict[float, list[QueueSnapshot]] = field(default_factory=dict)
-    fault_windows: list[tuple[int, Fault, float, float]] = field(default_factory=list)
-    """(index in [[faults]], fault, start, end as it really was: clear_fault moves the end earlier)."""
-    actions: list[ActionRecord] = field(default_factory=list)
-    """Every admin action taken, accepted or refused, in the order taken."""
-    tallies: dict[float, list[Tally]] = field(default_factory=dict)
-    """Per connector at each observed instant: NDRs by status and latency so far (for metric tests)."""
-
-    def figures(self) -> dict[str, Any]:
-        """The run's figures as one flat record (the keys of a sweep row; see mfi_sim.figures)."""
-        from .notebook import result_record
-
-        return result_record(self)
-
-    def records(self) -> list[dict[str, Any]]:
-        """Every connector's queue at every evaluation, as plain records (pandas.DataFrame takes them)."""
-        from .notebook import snapshot_records
-
-        return snapshot_records(self)
-
-    def to_pandas(self) -> Any:
-        """`records()` as a pandas DataFrame (needs pandas: pip install 'mfi-sim[notebook]')."""
-        from .notebook import _pandas
-
-        return _pandas().DataFrame(self.records())
 
 
 class Engine:
@@ -103,7 +66,7 @@ class Engine:
         route = DefaultRoute(self.world.resolver, tenant.inbound_host, self.accepted_domains)
         for ci, conn in enumerate(scenario.connectors):
             # Streams are keyed by their position in [[traffic]]: two identical tables stay independent.
-            positions = [i for i, t in enumerate(scenario.traffic) if t.to in conn.recipient_domains]
+            positions = scenario.traffic_positions(conn)
             streams = tuple(scenario.traffic[i] for i in positions)
             feeds = [(si, ArrivalFeed(scenario.traffic[i], stream_rng(self.seed, f"traffic:{i}"), self.duration))
                      for si, i in enumerate(positions)]
@@ -115,6 +78,10 @@ class Engine:
                 self.recorder, trace, on_ndr, tenant=tenant.domain, connections=limit, capture=capture,
                 route=route))
         self._by_name = {q.name: q for q in self.queues}
+        stores = [q.store for q in self.queues]
+        for reader in (trace, on_ndr):   # outputs that write per-message fields read them from the stores
+            if isinstance(reader, MessageReader):
+                reader.attach(stores)
         self.alerts = AlertBook(scenario.alerts, self.recorder, tenant.message_expiration, tenant.domain)
         self.recorder.subscribe(self.alerts.observe)
         self.recorder.subscribe(self._note_drained)
@@ -183,7 +150,7 @@ class Engine:
             q.flush_latency()
             latency = LatencyHistogram()
             latency.merge(q.latency)
-            tallies.append(Tally(q.name, dict(q.counters.ndr_by_status), latency))
+            tallies.append(Tally(q.name, MappingProxyType(dict(q.counters.ndr_by_status)), latency))
         self.tallies[t] = tallies
 
     def _note_drained(self, snaps: list[QueueSnapshot]) -> None:
@@ -287,16 +254,22 @@ class Engine:
             self.progress(self.duration, self.duration)
         if not self.recorder.snapshots or self.recorder.snapshots[-1].t < self.env.now:
             self.recorder.snapshot(self.snapshot())
-        latency = LatencyHistogram()
-        for q in self.queues:
-            q.flush_latency()
-            latency.merge(q.latency)
         if self.duration in self.observe_at:
             self.observe()
         windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.duration)) for sf in self.faults.faults
                    if sf.start < self.duration]
-        return Result(self.scenario, self.seed, self.duration, __version__, self.queues, self.recorder, latency,
-                      self.alerts, self.observations, windows, list(self.action_log), self.tallies)
+        return self._result(self.duration, windows)
+
+    def _result(self, t: float, windows: list[FaultWindow]) -> Result:
+        """The run up to `t` as frozen records: copies of what the queues, recorder and alerts hold now."""
+        frozen = MappingProxyType
+        return Result(
+            self.scenario, self.seed, t, __version__, tuple(summarize(q, t) for q in self.queues),
+            snapshots=tuple(self.recorder.snapshots), timeline=tuple(self.recorder.timeline),
+            alerts=tuple(a.record() for a in self.alerts.alerts), notifications=tuple(self.alerts.notifications),
+            observations=frozen({at: tuple(snaps) for at, snaps in self.observations.items()}),
+            fault_windows=tuple(windows), actions=tuple(self.action_log),
+            tallies=frozen({at: tuple(tallies) for at, tallies in self.tallies.items()}))
 
     # ------------------------------------------------------------------------------------------ step by step
     # The console plays a scenario in steps: start(), then advance() and act() in any order. Actions go through
@@ -364,14 +337,9 @@ class Engine:
         if self.result is not None:
             return self.result
         self.sync()
-        latency = LatencyHistogram()
-        for q in self.queues:
-            q.flush_latency()
-            latency.merge(q.latency)
         windows = [(sf.index, sf.fault, sf.start, min(sf.end, self.env.now)) for sf in self.faults.faults
                    if sf.start <= self.env.now]
-        return Result(self.scenario, self.seed, float(self.env.now), __version__, self.queues, self.recorder,
-                      latency, self.alerts, self.observations, windows, list(self.action_log))
+        return self._result(float(self.env.now), windows)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, duration: float | None = None,

@@ -8,18 +8,16 @@ from the run start; every figure says at what resolution it was measured.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .messages import DONE, INVALID_GONE
 from .records import LatencyHistogram
 from .survival import km_quantiles
 
 if TYPE_CHECKING:
-    from .engine import Result
-    from .queue import ConnectorQueue
+    from .result import Result
+    from .summary import ConnectorSummary
 
 __all__ = ["Figure", "FIGURES", "COUNTS", "figures_of", "connector_counts", "resolution_of"]
 
@@ -60,10 +58,6 @@ FIGURES = (
 #: The outcome counts also given per connector.
 COUNTS = ("received", "delivered", "ndr", "expired", "rejected", "queued_at_end")
 
-#: Finds the messages not finished in MessageStore.status (one byte each), at C speed.
-_NOT_DONE = re.compile(b"[^" + re.escape(bytes([DONE])) + b"]")
-
-
 def resolution_of(figure: Figure, evaluate_every: float, mean: float) -> float:
     """The figure's measuring step in its own unit (0 when exact): an interval narrower than it means nothing."""
     if figure.resolution == "evaluation":
@@ -73,44 +67,27 @@ def resolution_of(figure: Figure, evaluate_every: float, mean: float) -> float:
     return 0.0
 
 
-def connector_counts(queue: ConnectorQueue) -> dict[str, int]:
+def connector_counts(summary: ConnectorSummary) -> dict[str, int]:
     """A connector's outcomes, in recipients: received = delivered + ndr + rejected + queued_at_end."""
-    c = queue.counters
-    return {"received": c.received, "delivered": c.delivered, "ndr": c.ndr, "expired": queue.expired,
-            "rejected": c.rejected, "queued_at_end": c.queued}
+    return {"received": summary.received, "delivered": summary.delivered, "ndr": summary.ndr,
+            "expired": summary.expired, "rejected": summary.rejected, "queued_at_end": summary.queued}
 
 
-def _still_queued(queue: ConnectorQueue, end: float) -> list[tuple[float, int]]:
-    """(age at the end, recipients) of every message not finished when the run ended (censored times)."""
-    store = queue.store
-    arrival, stream, invalid = store.arrival, store.stream, store.invalid
-    rcpts = queue.ledger.rcpts
-    out = []
-    for m in _NOT_DONE.finditer(store.status.tobytes()):
-        i = m.start()
-        gone = invalid[i] if store.status[i] == INVALID_GONE else 0
-        out.append((end - arrival[i], rcpts[stream[i]] - gone))
-    return out
-
-
-def _delivered_times(queues: Sequence[ConnectorQueue]) -> LatencyHistogram:
+def _delivered_times(summaries: Sequence[ConnectorSummary]) -> LatencyHistogram:
     """Delivered recipients' latencies (the message histogram plus the extra recipients of each message)."""
     hist = LatencyHistogram()
-    for q in queues:
-        q.flush_latency()
-        hist.merge(q.latency)
-        hist.merge(q.counters.times.extra_delivered)
+    for c in summaries:
+        hist.merge(c.latency)
+        hist.merge(c.extra_delivered)
     return hist
 
 
-def _time_in_system(queues: Sequence[ConnectorQueue], delivered: LatencyHistogram,
-                    end: float) -> dict[str, Any]:
+def _time_in_system(summaries: Sequence[ConnectorSummary], delivered: LatencyHistogram) -> dict[str, Any]:
     ndr = LatencyHistogram()
     censored = LatencyHistogram()
-    for q in queues:
-        ndr.merge(q.counters.times.ndr)
-        for age, n in _still_queued(q, end):
-            censored.add_weighted(age, n)
+    for c in summaries:
+        ndr.merge(c.ndr_latency)
+        censored.merge(c.queued_ages)
     quantiles = km_quantiles(delivered.bins() + ndr.bins(), censored.bins(), (0.5, 0.95))
     out: dict[str, Any] = {}
     for share, name in ((0.5, "p50"), (0.95, "p95")):
@@ -135,7 +112,7 @@ def _drain_after_recovery(result: Result, first_failure: float | None) -> float 
         return None
     recovered: dict[str, float] = {}
     drained: dict[str, float] = {}
-    for note in result.recorder.timeline:
+    for note in result.timeline:
         name = note.connector or ""
         if note.kind in ("queue_recovered", "fix_effective") and note.t >= first_failure:
             recovered.setdefault(name, note.t)
@@ -150,29 +127,29 @@ def _drain_after_fault_end(result: Result) -> float | None:
     if not result.fault_windows:
         return None
     end = max(w[3] for w in result.fault_windows)
-    return _after(end, [n.t for n in result.recorder.timeline if n.kind == "queue_drained"])
+    return _after(end, [n.t for n in result.timeline if n.kind == "queue_drained"])
 
 
 def figures_of(result: Result) -> dict[str, Any]:
     """Every figure of FIGURES for one run (None where it does not apply), and `*_more_than` flags for the
     time-in-system quantiles that censoring leaves as lower bounds."""
-    queues = result.queues
-    counts = [connector_counts(q) for q in queues]
+    summaries = result.connectors
+    counts = [connector_counts(c) for c in summaries]
     out: dict[str, Any] = {k: sum(c[k] for c in counts) for k in COUNTS}
-    out["peak_queue"] = max((q.counters.max_queue_depth for q in queues), default=0)
-    delivered = _delivered_times(queues)
-    out.update(_time_in_system(queues, delivered, result.duration))
+    out["peak_queue"] = max((c.max_queue_depth for c in summaries), default=0)
+    delivered = _delivered_times(summaries)
+    out.update(_time_in_system(summaries, delivered))
     out["p95_delivered_latency_s"] = delivered.percentile(0.95) if delivered.count else None
     for hours in (1, 4, 24):
         out[f"delivered_within_{hours}h"] = (delivered.count_at_most(hours * 3600.0) / out["received"]
                                              if out["received"] else None)
-    failures = [q.counters.first_failure for q in queues if q.counters.first_failure is not None]
+    failures = [c.first_failure for c in summaries if c.first_failure is not None]
     first_failure = min(failures) if failures else None
-    alerts = result.alerts.alerts
+    alerts = result.alerts
     out["first_insight_after_failure_s"] = _after(first_failure, [a.raised_s for a in alerts if a.kind == "insight"])
     out["first_policy_after_failure_s"] = _after(first_failure, [a.raised_s for a in alerts if a.kind == "policy"])
     out["drain_after_recovery_s"] = _drain_after_recovery(result, first_failure)
     out["drain_after_fault_end_s"] = _drain_after_fault_end(result)
-    available = sum(len(q.pool.free) for q in queues) * result.duration
-    out["utilisation"] = sum(q.counters.busy_s for q in queues) / available if available > 0 else None
+    available = sum(c.connections for c in summaries) * result.duration
+    out["utilisation"] = sum(c.busy_s for c in summaries) / available if available > 0 else None
     return out

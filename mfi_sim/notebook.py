@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ScenarioError
 
 if TYPE_CHECKING:
-    from .engine import Result
+    from .result import Result
     from .scenario.schema import Scenario
     from .whatif import SweepRun
 
@@ -84,7 +84,7 @@ def result_record(result: Result) -> dict[str, Any]:
 
 def snapshot_records(result: Result) -> list[dict[str, Any]]:
     """The queue of every connector at every evaluation (t in seconds, and hours for plotting), as records."""
-    return [{"hours": s.t / 3600.0, **asdict(s)} for s in result.recorder.snapshots]
+    return [{"hours": s.t / 3600.0, **asdict(s)} for s in result.snapshots]
 
 
 def _pandas() -> Any:

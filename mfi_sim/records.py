@@ -5,12 +5,15 @@ The engine appends; observers (alerts, reports, tests) read or subscribe. Nothin
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "TeeSink", "NdrRecord",
-           "QueueSnapshot", "Tally", "TimelineEntry", "Recorder"]
+if TYPE_CHECKING:
+    from .messages import MessageStore
+
+__all__ = ["ConnectorCounters", "LatencyHistogram", "RecipientTimes", "TraceSink", "MessageReader", "TeeSink",
+           "NdrRecord", "QueueSnapshot", "Tally", "TimelineEntry", "Recorder"]
 
 
 @dataclass(slots=True)
@@ -159,6 +162,14 @@ class TraceSink(Protocol):
     def flush(self, watermark: float) -> None: ...
 
 
+@runtime_checkable
+class MessageReader(Protocol):
+    """An output that writes per-message fields (arrival, traffic stream, unknown recipients): the engine hands
+    it the connectors' message stores, in [[connectors]] order, while it builds the queues."""
+
+    def attach(self, stores: Sequence[MessageStore]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NdrRecord:
     """A non-delivery (or delay) notice to generate: which message, which recipients, why."""
@@ -207,7 +218,7 @@ class Tally:
     latency of the messages delivered so far (copies, taken only at a test's eval_time)."""
 
     connector: str
-    ndr_by_status: dict[str, int]
+    ndr_by_status: Mapping[str, int]
     latency: LatencyHistogram
 
 
@@ -236,6 +247,12 @@ class TeeSink:
     def flush(self, watermark: float) -> None:
         for s in self.sinks:
             s.flush(watermark)
+
+    def attach(self, stores: Sequence[MessageStore]) -> None:
+        """Hands the message stores on to the sinks that read them."""
+        for s in self.sinks:
+            if isinstance(s, MessageReader):
+                s.attach(stores)
 
 
 class Recorder:

@@ -69,7 +69,7 @@ def run_task(task: Task) -> dict[str, Any]:
     result = simulate(scenario, seed=task.seed, duration=task.duration)
     row = {"point": task.point, "replication": task.replication, "seed": task.seed, **figures_of(result)}
     row["evaluate_every_s"] = scenario.alerts.evaluate_every
-    row["connectors"] = [{"connector": q.name, **connector_counts(q)} for q in result.queues]
+    row["connectors"] = [{"connector": c.name, **connector_counts(c)} for c in result.connectors]
     return row
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .escaping import xml_text
 from . import alerts, codes
-from .alerts import LABELS, Alert
-from .engine import Result, simulate
+from .alerts import LABELS, AlertRecord
+from .engine import simulate
 from .records import LatencyHistogram
+from .result import Result
 from .scenario.schema import LATENCY_METRICS, Scenario, TestCase
 from .units import format_duration
 
@@ -112,7 +114,7 @@ def evaluate(scenario: Scenario, case: TestCase, result: Result) -> TestOutcome:
 
 
 # ---------------------------------------------------------------------------------------------- alert tests
-def _selects(alert: Alert, fields: dict[str, Any], selector: str) -> bool:
+def _selects(alert: AlertRecord, fields: Mapping[str, Any], selector: str) -> bool:
     """Whether the selector (validated by the loader) picks this alert: a rule name or kind from the alert-rule
     registry, "other" (a code outside the catalogue), or an exact code."""
     rules = alerts.select(selector)
@@ -123,7 +125,7 @@ def _selects(alert: Alert, fields: dict[str, Any], selector: str) -> bool:
     return fields.get("code") == selector
 
 
-def _matches(fields: dict[str, Any], labels: tuple[tuple[str, object], ...], exact: bool) -> list[str]:
+def _matches(fields: Mapping[str, Any], labels: tuple[tuple[str, object], ...], exact: bool) -> list[str]:
     """Field-by-field differences between wanted labels and an alert's fields ([] when it matches)."""
     diffs = []
     for key, want in labels:
@@ -156,7 +158,7 @@ def _alert_test(scenario: Scenario, case: TestCase, result: Result) -> TestOutco
                        [f"expected: count = {case.count}", f"got: {len(matching)} ({ids})"]))
     if case.notifications is not None:
         matched = {a.id for a in matching}
-        sent = [n for n in result.alerts.notifications if n["alert"] in matched]
+        sent = [n for n in result.notifications if n.alert in matched]
         checks.append((len(sent) == case.notifications, f"{len(sent)} notification(s) for {_wanted(case)}",
                        [f"expected: notifications = {case.notifications}", f"got: {len(sent)}"]))
     failed = [c for c in checks if not c[0]]
@@ -164,19 +166,19 @@ def _alert_test(scenario: Scenario, case: TestCase, result: Result) -> TestOutco
     return _out(scenario, case, not failed, "; ".join(c[1] for c in (failed or checks)), diff)
 
 
-def _matching_alerts(case: TestCase, result: Result) -> list[Alert]:
+def _matching_alerts(case: TestCase, result: Result) -> list[AlertRecord]:
     """Alerts of the whole run that matched the selector and labels at one evaluation or more, by raise time."""
     assert case.alert is not None
     exact = case.match == "exact"
     out = []
-    for a in result.alerts.alerts:
+    for a in result.alerts:
         states = [f for _, f in a.history] or [a.fields()]
         if any(_selects(a, f, case.alert) and not _matches(f, case.labels, exact) for f in states):
             out.append(a)
     return sorted(out, key=lambda a: a.raised_s)
 
 
-def _window_check(case: TestCase, matching: list[Alert]) -> tuple[bool, str, list[str]]:
+def _window_check(case: TestCase, matching: list[AlertRecord]) -> tuple[bool, str, list[str]]:
     if not matching:
         return False, f"{_wanted(case)} never raised", ["expected: raised (and resolved) within the windows",
                                                         "got: no matching alert in the whole run"]
@@ -198,7 +200,7 @@ def _window_check(case: TestCase, matching: list[Alert]) -> tuple[bool, str, lis
 def _firing_check(case: TestCase, result: Result) -> tuple[bool, str, list[str]]:
     assert case.alert is not None and case.eval_time is not None
     when = format_duration(case.eval_time)
-    firing = [(a, a.fields_at(case.eval_time)) for a in result.alerts.firing_at(case.eval_time)]
+    firing = [(a, a.fields_at(case.eval_time)) for a in result.firing_at(case.eval_time)]
     selected_ = [(a, f) for a, f in firing if _selects(a, f, case.alert)]
     exact = case.match == "exact"
     matching = [(a, f) for a, f in selected_ if not _matches(f, case.labels, exact)]
@@ -212,7 +214,7 @@ def _firing_check(case: TestCase, result: Result) -> tuple[bool, str, list[str]]
         for a, f in (selected_ or firing):
             diff.append(f"got: {a.id} ({a.kind}, {f.get('code')}) firing since {format_duration(a.raised_s)}:")
             diff.extend("  " + d for d in (_matches(f, case.labels, exact) or ["selector does not match"]))
-        for a in result.alerts.alerts:
+        for a in result.alerts:
             if _selects(a, a.fields(), case.alert) and not a.firing_at(case.eval_time):
                 end = format_duration(a.resolved_s) if a.resolved_s is not None else "the end"
                 diff.append(f"note: {a.id} ({a.code}) fired from {format_duration(a.raised_s)} to {end}")

@@ -175,9 +175,9 @@ def test_fix_now_on_a_timeout_is_refused_and_changes_nothing() -> None:
                                "reason": "Fix now is not offered for 450 4.4.315", "effective_s": None,
                                "effective_at": None}]
     assert {**doc, "actions": []} == {**result_dict(without), "actions": []}
-    notes = [e for e in with_it.recorder.timeline if e.kind == "action_refused"]
+    notes = [e for e in with_it.timeline if e.kind == "action_refused"]
     assert len(notes) == 1 and "450 4.4.315" in notes[0].text
-    assert [e for e in with_it.recorder.timeline if e.kind != "action_refused"] == without.recorder.timeline
+    assert [e for e in with_it.timeline if e.kind != "action_refused"] == list(without.timeline)
 
 
 def test_default_propagation_delay_is_drawn_from_the_seed() -> None:
@@ -200,7 +200,7 @@ def test_fix_now_accepted_then_takes_effect_with_the_json_record() -> None:
     [record] = result_dict(r)["actions"]
     assert (record["status"], record["effective_s"], record["effective_at"]) == (
         "accepted", 13200.0, "2026-03-02T11:40:00.000Z")
-    assert next(e.t for e in r.recorder.timeline if e.kind == "fix_effective") == 13200.0
+    assert next(e.t for e in r.timeline if e.kind == "fix_effective") == 13200.0
 
 
 @pytest.mark.parametrize("extra, fragment", [
@@ -224,4 +224,4 @@ def test_a_renewed_certificate_expires_at_its_own_not_after() -> None:
     action = ('[[actions]]\nat = "1h"\ndo = "renew_certificate"\ntarget = "198.51.100.10"\n'
               'not_after = "2026-03-02T11:00:00Z"\n')
     r = run_text(scenario_text(duration="5h", actions=action, connector='tls = "CertificateValidation"'))
-    assert [e.t for e in r.recorder.timeline if e.kind == "certificate_expired"] == [3 * 3600.0]
+    assert [e.t for e in r.timeline if e.kind == "certificate_expired"] == [3 * 3600.0]

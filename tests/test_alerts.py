@@ -340,8 +340,8 @@ def test_unit_the_timeline_tells_the_insight_s_story() -> None:
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
     """The insight appears at the first evaluation after the oldest queued message has waited one hour."""
     r = run_text(scenario_text(duration="4h", faults=REFUSED))
-    insight = next(a for a in r.alerts.alerts if a.kind == "insight")
-    queued_since = min(s.oldest_arrival for s in r.recorder.snapshots
+    insight = next(a for a in r.alerts if a.kind == "insight")
+    queued_since = min(s.oldest_arrival for s in r.snapshots
                        if s.oldest_arrival is not None and s.status == "Retry")
     assert queued_since + 3600 <= insight.raised_s <= queued_since + 3600 + 300
     assert insight.code == codes.CONNECTION_REFUSED and insight.fix_now
@@ -354,7 +354,7 @@ def test_fix_now_only_for_refused() -> None:
     """Only 450 4.4.316 offers Fix now."""
     fault = REFUSED.replace("connection_refused", "connect_timeout")
     r = run_text(scenario_text(duration="3h", faults=fault))
-    insight = next(a for a in r.alerts.alerts if a.kind == "insight")
+    insight = next(a for a in r.alerts if a.kind == "insight")
     assert insight.code == codes.CONNECTION_TIMED_OUT and not insight.fix_now
 
 
@@ -363,7 +363,7 @@ def test_insight_code_follows_the_latest_error() -> None:
     faults = (REFUSED + 'end = "3h"\n' + '[[faults]]\nkind = "connect_timeout"\ntarget = "198.51.100.10"\n'
               'start = "3h"\n')
     r = run_text(scenario_text(duration="6h", faults=faults))
-    insights = [a for a in r.alerts.alerts if a.kind == "insight"]
+    insights = [a for a in r.alerts if a.kind == "insight"]
     assert len(insights) == 1
     codes_over_time = [f["code"] for _, f in insights[0].history]
     assert codes_over_time[0] == codes.CONNECTION_REFUSED and codes_over_time[-1] == codes.CONNECTION_TIMED_OUT
@@ -373,15 +373,15 @@ def test_policy_raised_when_threshold_crossed_not_before() -> None:
     """The delayed-messages policy fires at the first evaluation with >= threshold messages queued over an
     hour; one alert, no duplicates, while it holds; a notification for the raise."""
     r = run_text(scenario_text(duration="8h", rate="1200/h", faults=REFUSED) + '\n[alerts]\nthreshold = 500\n')
-    policies = [a for a in r.alerts.alerts if a.kind == "policy"]
+    policies = [a for a in r.alerts if a.kind == "policy"]
     assert len(policies) == 1
     raised = policies[0].raised_s
-    before = [s for s in r.recorder.snapshots if s.t < raised]
+    before = [s for s in r.snapshots if s.t < raised]
     assert all(s.aged_messages < 500 for s in before)
-    at = next(s for s in r.recorder.snapshots if s.t == raised)
+    at = next(s for s in r.snapshots if s.t == raised)
     assert at.aged_messages >= 500
     assert policies[0].severity == "High" and policies[0].category == "Mail flow"
-    assert [n["alert"] for n in r.alerts.notifications] == [policies[0].id]
+    assert [n.alert for n in r.notifications] == [policies[0].id]
     assert policies[0].updates > 10
 
 
@@ -392,8 +392,8 @@ def test_policy_condition_clears_after_fix_and_auto_resolve_resolves_it() -> Non
     text = scenario_text(duration="8h", rate="1200/h", faults=faults) + '\n[alerts]\nthreshold = 500\n'
     for auto in (False, True):
         r = run_text(text + f"auto_resolve = {str(auto).lower()}\n")
-        policy = next(a for a in r.alerts.alerts if a.kind == "policy")
-        below = [s for s in r.recorder.snapshots if s.t >= policy.raised_s and s.aged_messages < 500]
+        policy = next(a for a in r.alerts if a.kind == "policy")
+        below = [s for s in r.snapshots if s.t >= policy.raised_s and s.aged_messages < 500]
         assert policy.condition_cleared_s == below[0].t
         assert policy.resolved_s == (below[0].t if auto else None)
 
@@ -405,15 +405,15 @@ def test_aggregation_reopens_instead_of_duplicating() -> None:
     text = scenario_text(duration="7h", rate="3000/h", faults=faults, tenant='retry = ["5m"]')
     wide = run_text(text + '\n[alerts]\nthreshold = 200\naggregation = "3h"\nauto_resolve = true\n')
     narrow = run_text(text + '\n[alerts]\nthreshold = 200\naggregation = "5m"\nauto_resolve = true\n')
-    assert len([a for a in wide.alerts.alerts if a.kind == "policy"]) == 1
-    assert len([a for a in narrow.alerts.alerts if a.kind == "policy"]) == 2
-    assert len(wide.alerts.notifications) == 1 and len(narrow.alerts.notifications) == 2
+    assert len([a for a in wide.alerts if a.kind == "policy"]) == 1
+    assert len([a for a in narrow.alerts if a.kind == "policy"]) == 2
+    assert len(wide.notifications) == 1 and len(narrow.notifications) == 2
 
 
 def test_no_alert_in_a_healthy_run() -> None:
     """A healthy queue raises nothing."""
     r = run_text(scenario_text(duration="6h", rate="3000/h"))
-    assert r.alerts.alerts == []
+    assert r.alerts == ()
 
 
 def test_timeline_tells_the_story_in_order() -> None:
@@ -421,11 +421,11 @@ def test_timeline_tells_the_story_in_order() -> None:
     action = '[[actions]]\nat = "5h"\ndo = "fix_now"\nconnector = "To on-premises"\n'
     r = run_text(scenario_text(duration="8h", rate="1200/h", faults=REFUSED, actions=action)
                  + '\n[alerts]\nthreshold = 1000\nauto_resolve = true\n')
-    kinds = [e.kind for e in r.recorder.timeline]
+    kinds = [e.kind for e in r.timeline]
     for kind in ("fault_start", "queue_retry", "insight_raised", "alert_raised", "action", "fix_effective",
                  "insight_resolved", "alert_resolved", "queue_drained"):
         assert kind in kinds, kind
-    times = [e.t for e in r.recorder.timeline]
+    times = [e.t for e in r.timeline]
     assert times == sorted(times)
 
 
@@ -452,9 +452,9 @@ def test_alerts_fire_only_when_their_condition_held(text: str) -> None:
     exactly at an evaluation where the condition failed (or still holds at the end); an insight resolves then,
     a policy then only with auto_resolve, and otherwise stays Active to the end."""
     r = run_text(text)
-    snaps = r.recorder.snapshots
+    snaps = r.snapshots
     queued_for = r.scenario.alerts.queued_for
-    for alert in r.alerts.alerts:
+    for alert in r.alerts:
         def holds(s):  # type: ignore[no-untyped-def]
             if alert.kind == "insight":
                 return s.oldest_arrival is not None and s.t - s.oldest_arrival >= queued_for
@@ -480,12 +480,12 @@ def test_resolve_alert_action_resolves_the_policy_and_refuses_an_insight() -> No
                '[[actions]]\nat = "2h30m"\ndo = "resolve_alert"\nalert = "insight-1"\n')
     r = run_text(scenario_text(duration="8h", rate="1200/h", faults=faults, actions=actions)
                  + '\n[alerts]\nthreshold = 500\n')
-    policy = next(a for a in r.alerts.alerts if a.kind == "policy")
-    insight = next(a for a in r.alerts.alerts if a.kind == "insight")
+    policy = next(a for a in r.alerts if a.kind == "policy")
+    insight = next(a for a in r.alerts if a.kind == "insight")
     assert policy.condition_cleared_s is not None and policy.condition_cleared_s < 7 * 3600
     assert policy.resolved_s == 7 * 3600 and policy.resolved_by == alerts.ADMIN and policy.status == RESOLVED
     assert insight.resolved_by == alerts.CLEARED and insight.resolved_s == insight.condition_cleared_s
-    refused = [e.text for e in r.recorder.timeline if e.kind == "action_refused"]
+    refused = [e.text for e in r.timeline if e.kind == "action_refused"]
     assert refused == ["Admin resolves insight-1: refused, insight-1 is an insight: it disappears by itself once "
                        "its condition clears; nothing changes"]
     assert [(a.do, a.target, a.status, a.at_s) for a in r.actions] == [

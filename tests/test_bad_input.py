@@ -68,7 +68,7 @@ def test_expired_renewal_makes_certificate_validation_fail() -> None:
         'not_after = "0001-01-01T00:00:00Z"\n'))
     from mfi_sim import simulate
     result = simulate(loads_scenario(text, "t.toml"))
-    assert result.queues[0].last is not None and result.queues[0].last.code == "450 4.7.320"
+    assert result.connectors[0].last_error_code == "450 4.7.320"
 
 
 @pytest.mark.parametrize("name", ["run-hang--00253-cannot-connect-service-unavailable.toml",

@@ -35,9 +35,9 @@ def test_a_disabled_connector_sends_to_the_mx() -> None:
     actions = '[[actions]]\nat = "1h"\ndo = "disable_connector"\nconnector = "To on-premises"\n'
     engine = Engine(loads_scenario(scenario_text(duration="3h", actions=actions), "t.toml"))
     r = engine.run()
-    q = r.queues[0]
-    assert q.status() == "Suspended" and q.counters.queued <= 2
-    assert q.counters.ndr == 0 and q.counters.delivered > 1500
+    q = r.connectors[0]
+    assert q.status == "Suspended" and q.queued <= 2
+    assert q.ndr == 0 and q.delivered > 1500
 
 
 def test_a_disabled_connector_whose_mx_is_the_service_loops() -> None:
@@ -49,6 +49,6 @@ def test_a_disabled_connector_whose_mx_is_the_service_loops() -> None:
                                                                          f"@     3600 IN MX  0 {INBOUND}.")
     engine = Engine(loads_scenario(text, "t.toml"))
     r = engine.run()
-    c = r.queues[0].counters
+    c = r.connectors[0]
     assert c.queued == 0 and c.rejected == 0
     assert c.ndr_by_status == {"5.4.14": c.ndr} and c.ndr > 0.9 * 600 * 3

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from mfi_sim import codes
+from mfi_sim import codes, loads_scenario
+from mfi_sim.engine import Engine
 
 from helpers import run_text, scenario_text
 
@@ -13,15 +14,14 @@ REFUSED = '[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nst
 
 
 def only(result):  # type: ignore[no-untyped-def]
-    return result.queues[0]
+    return result.connectors[0]
 
 
 def test_healthy_run_delivers_everything() -> None:
     """Without faults every message is delivered within seconds and nothing is left queued."""
-    q = only(run_text(scenario_text(duration="3h", rate="1200/h")))
-    c = q.counters
+    c = only(run_text(scenario_text(duration="3h", rate="1200/h")))
     assert c.received > 3000 and c.delivered == c.received - c.queued and c.queued <= 2
-    assert c.ndr == 0 and not c.codes_seen and q.latency.max < 10
+    assert c.ndr == 0 and not c.codes_seen and c.latency.max < 10
 
 
 def test_queue_level_retry_follows_the_schedule() -> None:
@@ -29,24 +29,24 @@ def test_queue_level_retry_follows_the_schedule() -> None:
     schedule (5, 5, 10, 15, 15, 20, 30, 40 min ...), not once per message."""
     q = only(run_text(scenario_text(duration="4h", faults=REFUSED)))
     # failures at +0, 5, 10, 20, 35, 50, 70, 100, 140 minutes after 1h; the next would be at +190 > 3h.
-    assert q.counters.codes_seen == {codes.CONNECTION_REFUSED: 9}
-    assert q.status() == "Retry"
-    assert q.last is not None and q.last.code == codes.CONNECTION_REFUSED
-    assert q.counters.queued == pytest.approx(3 * 600, abs=200)
+    assert q.codes_seen == {codes.CONNECTION_REFUSED: 9}
+    assert q.status == "Retry"
+    assert q.last_error_code == codes.CONNECTION_REFUSED
+    assert q.queued == pytest.approx(3 * 600, abs=200)
 
 
 def test_retry_status_in_snapshots_and_recovery() -> None:
     """Snapshots show Retry during the outage and the queue drains on the first retry after it ends."""
     text = scenario_text(duration="5h", faults=REFUSED + 'duration = "1h"\n')
     r = run_text(text)
-    statuses = {s.t: s.status for s in r.recorder.snapshots}
+    statuses = {s.t: s.status for s in r.snapshots}
     assert statuses[1.5 * 3600] == "Retry"
     assert statuses[4 * 3600] in ("Active", "Ready")
     q = only(r)
-    assert q.counters.queued <= 2
-    kinds = [e.kind for e in r.recorder.timeline]
+    assert q.queued <= 2
+    kinds = [e.kind for e in r.timeline]
     assert kinds.index("queue_retry") < kinds.index("fault_end") < kinds.index("queue_recovered")
-    recovered = next(e.t for e in r.recorder.timeline if e.kind == "queue_recovered")
+    recovered = next(e.t for e in r.timeline if e.kind == "queue_recovered")
     # retries after 1h: +5, +10, +20, +35, +50, +70 min -> first success at 1h70m = 7800 s
     assert recovered == pytest.approx(7800, abs=30)
 
@@ -61,12 +61,12 @@ def test_outage_longer_than_expiration_ndrs_the_right_messages() -> None:
                          tenant='message_expiration = "24h"\ndelay_notification = "off"')
     r = run_text(text)
     q = only(r)
-    recovered = next(e.t for e in r.recorder.timeline if e.kind == "queue_recovered")
+    recovered = next(e.t for e in r.timeline if e.kind == "queue_recovered")
     assert 31 * 3600 <= recovered <= 32 * 3600          # first retry after the fault, 60-minute cap
     expected = rate * (recovered - 3600 - 24 * 3600) / 3600
-    assert abs(q.counters.ndr - expected) <= 4 * math.sqrt(expected)
-    assert q.counters.ndr_by_status == {"5.4.316": q.counters.ndr}
-    assert q.counters.queued <= 2
+    assert abs(q.ndr - expected) <= 4 * math.sqrt(expected)
+    assert q.ndr_by_status == {"5.4.316": q.ndr}
+    assert q.queued <= 2
 
 
 def test_recipient_level_deferral_defers_one_message() -> None:
@@ -75,10 +75,10 @@ def test_recipient_level_deferral_defers_one_message() -> None:
              'reply = "451 4.7.500 Server busy"\nstart = "1h"\nduration = "1h"\n')
     r = run_text(scenario_text(duration="4h", faults=fault))
     q = only(r)
-    assert q.counters.codes_seen.get("451 4.7.500", 0) > 500
-    assert "queue_retry" not in [e.kind for e in r.recorder.timeline]
-    assert all(s.status != "Retry" for s in r.recorder.snapshots)
-    assert q.counters.queued <= 2 and q.counters.ndr == 0
+    assert q.codes_seen.get("451 4.7.500", 0) > 500
+    assert "queue_retry" not in [e.kind for e in r.timeline]
+    assert all(s.status != "Retry" for s in r.snapshots)
+    assert q.queued <= 2 and q.ndr == 0
 
 
 def test_permanent_reply_ndrs_at_once() -> None:
@@ -86,8 +86,8 @@ def test_permanent_reply_ndrs_at_once() -> None:
     fault = ('[[faults]]\nkind = "smtp_reply"\ntarget = "198.51.100.10"\nstage = "mail"\n'
              'reply = "550 5.7.1 Client host blocked"\nstart = "1h"\nduration = "1h"\n')
     q = only(run_text(scenario_text(duration="3h", faults=fault)))
-    assert q.counters.ndr_by_status == {"5.7.1": pytest.approx(600, abs=100)}
-    assert q.counters.queued <= 2
+    assert q.ndr_by_status == {"5.7.1": pytest.approx(600, abs=100)}
+    assert q.queued <= 2
 
 
 def test_greeting_rejection_is_retried_not_bounced() -> None:
@@ -96,15 +96,14 @@ def test_greeting_rejection_is_retried_not_bounced() -> None:
              'reply = "554 5.7.1 No service for you"\nstart = "1h"\nduration = "1h"\n')
     r = run_text(scenario_text(duration="4h", faults=fault))
     q = only(r)
-    assert q.counters.ndr == 0 and q.counters.codes_seen.get("450 4.4.317", 0) > 0
-    assert "queue_retry" in [e.kind for e in r.recorder.timeline]
+    assert q.ndr == 0 and q.codes_seen.get("450 4.4.317", 0) > 0
+    assert "queue_retry" in [e.kind for e in r.timeline]
 
 
 def test_unknown_recipients_bounce_with_5_1_10() -> None:
     """Recipients the destination does not know get 550 5.1.10 NDRs; the others are delivered."""
-    q = only(run_text(scenario_text(duration="2h", traffic="recipients_per_message = 2\n"
+    c = only(run_text(scenario_text(duration="2h", traffic="recipients_per_message = 2\n"
                                                           "invalid_recipient_fraction = 0.25")))
-    c = q.counters
     assert c.ndr_by_status == {"5.1.10": c.ndr}
     assert c.ndr == pytest.approx(0.25 * c.received, rel=0.15)
     assert c.delivered + c.ndr + c.queued == c.received
@@ -116,14 +115,13 @@ def test_fix_now_stops_queueing() -> None:
     action = '[[actions]]\nat = "3h"\ndo = "fix_now"\nconnector = "To on-premises"\n'
     r = run_text(scenario_text(duration="6h", faults=REFUSED, actions=action,
                                traffic="invalid_recipient_fraction = 0.2"))
-    q = only(r)
-    effect = next(e.t for e in r.recorder.timeline if e.kind == "fix_effective")
+    c = only(r)
+    effect = next(e.t for e in r.timeline if e.kind == "fix_effective")
     [taken] = r.actions
     assert taken.status == "accepted" and effect == taken.effective_s
     assert 3 * 3600 + 1800 <= effect <= 4 * 3600     # the propagation delay: between 30 minutes and an hour
-    after = [s for s in r.recorder.snapshots if s.t > effect]
+    after = [s for s in r.snapshots if s.t > effect]
     assert after and all(s.queued_recipients == 0 for s in after)
-    c = q.counters
     assert c.rejected == pytest.approx(600 * 2.5, rel=0.15)
     assert c.queued == 0 and c.ndr_by_status.get("5.1.10", 0) > 0.8 * 600 * 3
     assert c.delivered < 600 * 1.5
@@ -136,7 +134,7 @@ def test_disable_and_enable_connector() -> None:
     actions = ('[[actions]]\nat = "1h"\ndo = "disable_connector"\nconnector = "To on-premises"\n'
                '[[actions]]\nat = "2h"\ndo = "enable_connector"\nconnector = "To on-premises"\n')
     r = run_text(scenario_text(duration="3h", actions=actions, tenant='propagation_delay = "5m"'))
-    statuses = {s.t: (s.status, s.queued_messages) for s in r.recorder.snapshots}
+    statuses = {s.t: (s.status, s.queued_messages) for s in r.snapshots}
     assert statuses[1.5 * 3600][0] == "Suspended" and statuses[1.5 * 3600][1] <= 3
     assert statuses[2.5 * 3600][1] <= 3
 
@@ -155,8 +153,8 @@ def test_set_smart_hosts_fixes_a_wrong_address() -> None:
                                                                              'recipient_domains')
     text = text.replace('smart_hosts = ["mail.contoso.com"]\n\n', 'smart_hosts = ["good.contoso.com"]\n\n')
     q = only(run_text(text))
-    assert set(q.counters.codes_seen) == {codes.CONNECTION_TIMED_OUT}
-    assert q.counters.queued <= 2
+    assert set(q.codes_seen) == {codes.CONNECTION_TIMED_OUT}
+    assert q.queued <= 2
 
 
 def test_dns_record_change_is_seen_after_ttl() -> None:
@@ -168,8 +166,8 @@ def test_dns_record_change_is_seen_after_ttl() -> None:
               'value = "198.51.100.20"\nttl = 300\n')
     r = run_text(scenario_text(duration="4h", faults=fault, actions=action, extra=server2))
     q = only(r)
-    recovered = next(e.t for e in r.recorder.timeline if e.kind == "queue_recovered")
-    assert recovered > 2 * 3600 and q.counters.queued <= 2
+    recovered = next(e.t for e in r.timeline if e.kind == "queue_recovered")
+    assert recovered > 2 * 3600 and q.queued <= 2
 
 
 def test_renewed_certificate_lets_the_queue_drain() -> None:
@@ -180,16 +178,16 @@ def test_renewed_certificate_lets_the_queue_drain() -> None:
         'not_after = "2027-01-01T00:00:00Z"', 'not_after = "2026-03-02T09:00:00Z"')
     r = run_text(text)
     q = only(r)
-    assert set(q.counters.codes_seen) == {codes.CERTIFICATE_FAILED}
-    assert [e.kind for e in r.recorder.timeline][:2] == ["certificate_expired", "queue_retry"]
-    assert q.counters.queued <= 2
+    assert set(q.codes_seen) == {codes.CERTIFICATE_FAILED}
+    assert [e.kind for e in r.timeline][:2] == ["certificate_expired", "queue_retry"]
+    assert q.queued <= 2
 
 
 def test_clear_fault_ends_it() -> None:
     """clear_fault ends a fault early; the queue recovers on its next retry."""
     action = '[[actions]]\nat = "2h"\ndo = "clear_fault"\nfault = 0\n'
     r = run_text(scenario_text(duration="4h", faults=REFUSED, actions=action))
-    recovered = next(e.t for e in r.recorder.timeline if e.kind == "queue_recovered")
+    recovered = next(e.t for e in r.timeline if e.kind == "queue_recovered")
     assert 2 * 3600 < recovered < 2.5 * 3600
 
 
@@ -198,14 +196,14 @@ def test_delay_notifications() -> None:
     text = scenario_text(duration="4h", faults=REFUSED, tenant='delay_notification = "1h"')
     q = only(run_text(text))
     # arrivals from 1h to 3h are queued for an hour by 4h
-    assert q.counters.delay_notifications == pytest.approx(600 * 2, rel=0.15)
+    assert q.delay_notifications == pytest.approx(600 * 2, rel=0.15)
 
 
 def test_results_do_not_depend_on_the_evaluation_cadence() -> None:
     """The queue advances exactly: syncing every minute or every 30 minutes gives the same final counts."""
     base = scenario_text(duration="6h", faults=REFUSED + 'duration = "2h"\n', traffic="invalid_recipient_fraction = 0.1")
-    a = only(run_text(base + '\n[alerts]\nevaluate_every = "1m"\n')).counters
-    b = only(run_text(base + '\n[alerts]\nevaluate_every = "30m"\n')).counters
+    a = only(run_text(base + '\n[alerts]\nevaluate_every = "1m"\n'))
+    b = only(run_text(base + '\n[alerts]\nevaluate_every = "30m"\n'))
     for key in ("received", "delivered", "ndr", "attempts", "codes_seen"):
         assert getattr(a, key) == getattr(b, key)
 
@@ -215,7 +213,7 @@ def test_connections_carry_several_messages() -> None:
     r = run_text(scenario_text(duration="1h", rate="20000/h", connector="max_connections = 2\n"
                                                                         "messages_per_connection = 50"))
     q = only(r)
-    assert q.counters.delivered > 15000
+    assert q.delivered > 15000
 
 
 def test_pending_failure_is_handled_before_the_clock_passes_it() -> None:
@@ -227,9 +225,10 @@ def test_pending_failure_is_handled_before_the_clock_passes_it() -> None:
     text = scenario_text(duration="1h", rate="36/h", faults=faults, seed=0,
                          tenant='message_expiration = "20m"\nretry = "exchange-server"\ndelay_notification = "off"',
                          connector="max_connections = 3\nmessages_per_connection = 2")
-    r = run_text(text + '\n[alerts]\nevaluate_every = "10m"\n')
+    engine = Engine(loads_scenario(text + '\n[alerts]\nevaluate_every = "10m"\n', "test.toml"))
+    engine.run()
     latest = 0.0
-    for note in r.recorder.notes:
+    for note in engine.recorder.notes:   # in the order written
         assert note.t >= latest - 1.0
         latest = max(latest, note.t)
 
@@ -240,7 +239,7 @@ def test_server_concurrency_caps_the_connections() -> None:
     base = base.replace('service_time = "200ms"', 'service_time = "1s"')
     wide = only(run_text(base))
     narrow = only(run_text(base.replace('service_time = "1s"', 'service_time = "1s"\nconcurrency = 2')))
-    assert len(wide.pool.free) == 20 and len(narrow.pool.free) == 2
+    assert wide.connections == 20 and narrow.connections == 2
     mean_wide = wide.latency.total / wide.latency.count
     mean_narrow = narrow.latency.total / narrow.latency.count
     # Erlang C for 2 servers at 1.5/s, 1 s service: mean wait 1.29 s on top of the service time

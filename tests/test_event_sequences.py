@@ -81,7 +81,6 @@ def test_every_recipient_has_a_valid_event_sequence(text: str) -> None:
         path = Path(tmp) / "events.jsonl"
         writer = EventWriter(path, sc)
         engine = Engine(sc, trace=writer)
-        writer.bind(engine.queues)
         engine.run()
         writer.close()
         stories: dict[tuple[str, str], list[str]] = {}

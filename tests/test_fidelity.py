@@ -44,7 +44,7 @@ def test_drain_time_after_recovery() -> None:
     text = text.replace('service_time = "200ms"', f'service_time = "{service}s"')
     grid = tuple(2 * 3600.0 + 15 * k for k in range(480))
     result = simulate(loads_scenario(text), observe_at=grid)
-    recovered = next(e.t for e in result.recorder.timeline if e.kind == "queue_recovered")
+    recovered = next(e.t for e in result.timeline if e.kind == "queue_recovered")
     assert 2 * 3600 <= recovered <= 2 * 3600 + 600        # plus the wait for the next retry
     backlog = lam * (recovered - 3600)
     expected = backlog / (mu - lam)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from mfi_sim import load_scenario, simulate
-from mfi_sim.figures import COUNTS, FIGURES, _still_queued, connector_counts, figures_of
+from mfi_sim.figures import COUNTS, FIGURES, connector_counts, figures_of
 from mfi_sim.survival import Quantile, km_quantiles
 
 from helpers import run_text, scenario_text
@@ -18,7 +18,7 @@ def test_certificate_expiry_alert_is_timed_from_the_first_failed_attempt() -> No
     expiry at 2 h), not 11,100 s after the run start, which is what a figure timed from the start would say."""
     result = simulate(load_scenario("certificate-expired"))
     figures = figures_of(result)
-    first_failure = result.queues[0].counters.first_failure
+    first_failure = result.connectors[0].first_failure
     assert first_failure is not None and 7200 <= first_failure < 7300
     insight = figures["first_insight_after_failure_s"]
     assert insight == pytest.approx(11100 - first_failure)
@@ -42,7 +42,7 @@ def test_every_outcome_is_counted_in_total_and_per_connector() -> None:
     result = simulate(load_scenario("connection-refused"))
     figures = figures_of(result)
     assert [f.key for f in FIGURES][:6] == list(COUNTS)
-    for counts in [figures, *(connector_counts(q) for q in result.queues)]:
+    for counts in [figures, *(connector_counts(q) for q in result.connectors)]:
         assert counts["received"] == counts["delivered"] + counts["ndr"] + counts["rejected"] + counts["queued_at_end"]
     assert figures["rejected"] > 0          # Fix now rejects new mail for unknown recipients
     for key in ("received", "delivered", "ndr", "rejected", "queued_at_end", "peak_queue", "p50_time_in_system_s",
@@ -57,9 +57,9 @@ def test_still_queued_recipients_are_censored_not_dropped() -> None:
     lower bound ('more than'), while delivered-only latency would look fine."""
     result = run_text(scenario_text(duration="4h", faults=REFUSED.format(d="3h")))
     figures = figures_of(result)
-    waiting = _still_queued(result.queues[0], result.duration)
-    assert sum(n for _, n in waiting) == figures["queued_at_end"] > 0
-    assert all(0 <= age <= 3 * 3600 for age, _ in waiting)
+    waiting = result.connectors[0].queued_ages
+    assert waiting.count == figures["queued_at_end"] > 0
+    assert all(0 <= age <= 3 * 3600 for age, _ in waiting.bins())
     assert figures["p95_time_in_system_more_than"] is True
     assert figures["p95_time_in_system_s"] > 2 * 3600
     assert figures["p95_delivered_latency_s"] < 60            # what the old p95 reported
@@ -71,7 +71,7 @@ def test_ndr_counts_at_its_ndr_time() -> None:
                                     faults=REFUSED.format(d="7h")))
     figures = figures_of(result)
     assert figures["expired"] > 0 and figures["ndr"] >= figures["expired"]
-    ndr = result.queues[0].counters.times.ndr
+    ndr = result.connectors[0].ndr_latency
     assert ndr.count == figures["ndr"] and ndr.percentile(0.5) == pytest.approx(3600, rel=0.02)
     assert figures["p50_time_in_system_s"] == pytest.approx(3600, rel=0.02)
 

@@ -104,14 +104,14 @@ def test_expiry_horizon_is_drawn_when_messages_expire_in_the_run() -> None:
     assert result_dict(result)["ndrs"]["by_status"].get("5.4.316", 0) > 0
     html = report_html(result)
     assert ">first messages expire</text>" in html
-    oldest = min(s.oldest_arrival for s in result.recorder.snapshots if s.oldest_arrival is not None)
+    oldest = min(s.oldest_arrival for s in result.snapshots if s.oldest_arrival is not None)
     assert f"The first messages expire at +{format_duration(oldest + 7200)} " in html
 
 
 def test_expiry_after_the_run_is_forecast_in_the_caption() -> None:
     """A queue still stuck at the end says when its oldest message would expire, and draws no line."""
     result = run_text(scenario_text(duration="3h", faults=REFUSED_FROM_30M))
-    last = result.recorder.snapshots[-1]
+    last = result.snapshots[-1]
     assert last.status == "Retry" and last.oldest_arrival is not None
     html = report_html(result)
     assert "first messages expire" not in html
@@ -129,7 +129,7 @@ def test_attempts_chart_stacks_outcomes_per_hour() -> None:
     assert ">accepted by the destination</text>" in attempts_svg
     assert ">failed: 451 4.7.500 reply from the destination</text>" in attempts_svg
     assert ">failed: 550 5.7.1 reply from the destination</text>" in attempts_svg
-    by_hour = result.queues[0].counters.failures_by_hour
+    by_hour = result.connectors[0].failures_by_hour
     assert f"+1h to +2h: {by_hour[1]['451 4.7.500']:,} 451 4.7.500" in attempts_svg
     total = sum(n for per in by_hour.values() for n in per.values())
     assert f"({total:,} in all)" in html

@@ -93,7 +93,7 @@ def test_parses_as_openmetrics(refused: Result, families: dict[str, Any]) -> Non
 def test_timestamps_are_the_snapshot_instants(refused: Result) -> None:
     """Every series has one sample per snapshot, stamped start epoch + simulated seconds."""
     epoch = refused.scenario.start.timestamp()
-    expected = {epoch + t for t in {s.t for s in refused.recorder.snapshots}}
+    expected = {epoch + t for t in {s.t for s in refused.snapshots}}
     for points in _samples(openmetrics_text(refused)).values():
         assert set(points) == expected
 
@@ -102,7 +102,7 @@ def test_queue_values_match_the_snapshots(refused: Result) -> None:
     """Gauges and counters carry the snapshot figures of their connector at each instant."""
     samples = _samples(openmetrics_text(refused))
     epoch = refused.scenario.start.timestamp()
-    for s in refused.recorder.snapshots:
+    for s in refused.snapshots:
         labels = {"connector": s.connector}
         ts = epoch + s.t
         assert samples[_key("mfi_queue_messages", labels)][ts] == s.queued_messages
@@ -135,7 +135,7 @@ def test_alert_firing_follows_the_alerts(refused: Result) -> None:
     elsewhere (from when the condition clears, even while a policy alert stays Active)."""
     samples = _samples(openmetrics_text(refused))
     epoch = refused.scenario.start.timestamp()
-    alerts = refused.alerts.alerts
+    alerts = refused.alerts
     assert {a.kind for a in alerts} == {"insight", "policy"}
     ones: dict[tuple[str, tuple[tuple[str, str], ...]], set[float]] = {}
     for a in alerts:
@@ -162,14 +162,14 @@ def _odd_name_run() -> Result:
     name = 'Say "hi" \\ to O\'Brien'
     text = text.replace('name = "To on-premises"', "name = '''" + name + "'''")
     result = run_text(text)
-    assert result.queues[0].name == name
+    assert result.connectors[0].name == name
     return result
 
 
 def test_label_values_are_escaped() -> None:
     """Quotes and backslashes in a connector name are escaped in the text and read back unchanged."""
     result = _odd_name_run()
-    name = result.queues[0].name
+    name = result.connectors[0].name
     text = openmetrics_text(result)
     assert 'connector="Say \\"hi\\" \\\\ to O\'Brien"' in text
     connectors = {dict(k[1]).get("connector") for k in _samples(text)}
@@ -205,7 +205,7 @@ def test_promtool_series_round_trip(refused: Result) -> None:
     for key, values in series.items():
         points = [v for _, v in sorted(samples[key].items())]
         assert values == pytest.approx(points), key
-    snaps = [s for s in refused.recorder.snapshots]
+    snaps = [s for s in refused.snapshots]
     aged = series[_key("mfi_queue_aged_messages", {"connector": "To on-premises"})]
     assert aged == [s.aged_messages for s in snaps]
 
@@ -213,7 +213,7 @@ def test_promtool_series_round_trip(refused: Result) -> None:
 def test_promtool_leaves_out_off_cadence_snapshots() -> None:
     """With a run that ends between evaluations, the final snapshot is in --metrics but not in the promtool file."""
     result = run_text(scenario_text(duration="1h2m"))
-    times = sorted({s.t for s in result.recorder.snapshots})
+    times = sorted({s.t for s in result.snapshots})
     assert times[-1] == 3720.0 and times[-2] == 3600.0
     _, doc = _promtool_document(result)
     for s in doc["tests"][0]["input_series"]:
@@ -290,7 +290,7 @@ def test_promtool_accepts_the_export_as_is(tmp_path: Path, refused: Result) -> N
 @needs_promtool
 def test_promtool_rule_fires_when_expected(tmp_path: Path, refused: Result) -> None:
     """A user rule (aged messages > 100 for 15m) fires 15 minutes after the first evaluation above 100."""
-    snaps = [s for s in refused.recorder.snapshots if s.t % 300 == 0]
+    snaps = [s for s in refused.snapshots if s.t % 300 == 0]
     first = next(i for i, s in enumerate(snaps) if s.aged_messages > 100)
     assert all(s.aged_messages > 100 for s in snaps[first:first + 4])
     fires = snaps[first].t + 900

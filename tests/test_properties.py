@@ -84,7 +84,6 @@ def test_conservation_and_expiry(text: str) -> None:
         path = Path(tmp) / "events.jsonl"
         writer = EventWriter(path, sc)
         engine = Engine(sc, trace=writer)
-        writer.bind(engine.queues)
         checks: list[tuple[int, int]] = []
 
         def observe(snaps: list) -> None:  # type: ignore[type-arg]

@@ -36,7 +36,7 @@ def test_keys_are_get_queue_names_in_order(refused: Result) -> None:
 def test_one_line_per_connector_snapshot_in_time_order(refused: Result) -> None:
     """There is a line for each recorded snapshot, in time order, with the snapshot's own figures."""
     rows = _rows(refused)
-    snaps = refused.recorder.snapshots
+    snaps = refused.snapshots
     assert len(rows) == len(snaps) > 100
     assert [r["t"] for r in rows] == sorted(r["t"] for r in rows)
     for row, s in zip(rows, snaps):
@@ -49,7 +49,7 @@ def test_one_line_per_connector_snapshot_in_time_order(refused: Result) -> None:
 def test_rates_add_up_to_the_counts(refused: Result) -> None:
     """IncomingRate x period sums to the recipients received, OutgoingRate x period to those that left."""
     rows = _rows(refused)
-    snaps = refused.recorder.snapshots
+    snaps = refused.snapshots
     received_in = left = 0.0
     for i in range(1, len(rows)):
         span = rows[i]["t"] - rows[i - 1]["t"]

@@ -34,8 +34,8 @@ class Events:
 
 def fingerprint(result: Result, events: Events) -> dict[str, Any]:
     doc = result_dict(result)
-    return {"json": doc, "timeline": [(e.t, e.kind, e.connector, e.text) for e in result.recorder.timeline],
-            "snapshots": result.recorder.snapshots, "events": sorted(events.rows)}
+    return {"json": doc, "timeline": [(e.t, e.kind, e.connector, e.text) for e in result.timeline],
+            "snapshots": result.snapshots, "events": sorted(events.rows)}
 
 
 def batch(scenario: Scenario) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def test_set_tls_changes_what_new_connections_check() -> None:
     connector = 'tls = "DomainValidation"\ntls_domain = "other.contoso.com"'
     sc = loads_scenario(scenario_text(connector=connector, server="starttls = true", duration="3h"))
     stuck = Engine(sc).run()
-    assert stuck.queues[0].status() == "Retry" and stuck.queues[0].counters.delivered == 0
+    assert stuck.connectors[0].status == "Retry" and stuck.connectors[0].delivered == 0
     change = Action(at=0.0, do="set_tls", connector=OUT, tls="CertificateValidation")
     live, engine = stepped(sc, [3600.0, change])
     assert live == batch(dataclasses.replace(sc, actions=tuple(engine.taken)))

@@ -20,7 +20,7 @@ def test_timeline_wraps_to_the_width_under_its_text() -> None:
     continued = [line for line in timeline if line.startswith(" " * 22)]
     assert continued, "a long entry must wrap"
     flat = summary_text(result).split("Timeline\n", 1)[1].splitlines()
-    assert len(flat) == len(result.recorder.timeline) < len(timeline)
+    assert len(flat) == len(result.timeline) < len(timeline)
     assert " ".join(" ".join(timeline).split()) == " ".join(" ".join(flat).split()), "wrapping loses no word"
 
 

@@ -378,6 +378,6 @@ def test_matchable_labels_are_the_fields_alerts_carry() -> None:
     from mfi_sim.scenario.expectations import ALERT_LABELS
 
     result = simulate(loads_scenario(with_tests(""), "t.toml"))
-    assert result.alerts.alerts
-    for alert in result.alerts.alerts:
+    assert result.alerts
+    for alert in result.alerts:
         assert set(alert.fields()) == ALERT_LABELS | {"connector"}

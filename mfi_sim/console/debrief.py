@@ -2,12 +2,14 @@
 doing nothing (two batch runs of the engine, started in the background when the session is created)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from ..engine import Engine, Result
+from ..engine import Engine
 from ..records import QueueSnapshot
+from ..result import Result
 from ..scenario.schema import Action, Scenario
 from ..units import format_duration, iso_at
 from .session import Session
@@ -38,7 +40,7 @@ def _problem_start(scenario: Scenario) -> float:
     return min((f.start for f in scenario.faults), default=0.0)
 
 
-def _mitigated(snapshots: list[QueueSnapshot], after: float | None) -> float | None:
+def _mitigated(snapshots: Sequence[QueueSnapshot], after: float | None) -> float | None:
     """The first evaluation at or after `after` where no connector is in Retry or Suspended (mail flows)."""
     if after is None:
         return None
@@ -61,13 +63,13 @@ def _correct(action: Action, reference: tuple[Action, ...]) -> bool:
 
 def outcome(result: Result, actions: tuple[Action, ...] | list[Action], reference: Scenario) -> dict[str, Any]:
     """Counts of a run, and how long its actions took to diagnose and mitigate the problem."""
-    queues = result.queues
+    summaries = result.connectors
     start = _problem_start(reference)
     first = next((a.at for a in actions if _correct(a, reference.actions)), None)
-    mitigated = _mitigated(result.recorder.snapshots, first)
+    mitigated = _mitigated(result.snapshots, first)
     return {
-        **{k: sum(getattr(q.counters, k) for q in queues) for k in ("received", "delivered", "ndr", "rejected")},
-        "expired": sum(q.expired for q in queues), "queued_at_end": sum(q.counters.queued for q in queues),
+        **{k: sum(getattr(c, k) for c in summaries) for k in ("received", "delivered", "ndr", "rejected")},
+        "expired": sum(c.expired for c in summaries), "queued_at_end": sum(c.queued for c in summaries),
         "first_correct_action_s": first, "mitigated_s": mitigated,
         "time_to_diagnose_s": None if first is None else max(0.0, first - start),
         "time_to_mitigate_s": None if mitigated is None else max(0.0, mitigated - start),
@@ -98,7 +100,8 @@ def debrief(session: Session) -> dict[str, Any]:
     futures = session.comparisons
     assert futures is not None
     taken = {a.at for a in engine.taken}
-    trainee = outcome(engine.view(), engine.taken, sc)
+    run = engine.view()
+    trainee = outcome(run, engine.taken, sc)
     return {
         "ended": engine.ended, "t": session.now, "scenario": sc.name, "description": sc.description,
         "problem_started_s": _problem_start(sc), "problem_started": format_duration(_problem_start(sc)),
@@ -107,5 +110,5 @@ def debrief(session: Session) -> dict[str, Any]:
         "nothing": futures["nothing"].result(),
         "refusals": [{"t": t, "do": do, "reason": why} for t, do, why in session.refusals],
         "timeline": [{"t": round(n.t, 3), "at": iso_at(sc.start, n.t), "kind": n.kind, "connector": n.connector,
-                      "text": n.text, "trainee": n.kind == "action" and (session.exercise or n.t in taken)} for n in engine.recorder.timeline],
+                      "text": n.text, "trainee": n.kind == "action" and (session.exercise or n.t in taken)} for n in run.timeline],
     }

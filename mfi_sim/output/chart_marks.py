@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import Result
+from ..result import Result
 from ..scenario.names import is_ip
 from ..scenario.schema import Action, Connector, Fault, Scenario
 from ..units import format_duration

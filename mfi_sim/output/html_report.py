@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from .. import codes
 from .. import alerts as alert_rules
-from ..alerts import Alert
-from ..engine import Result
+from ..alerts import AlertRecord
 from ..faults import fault_label
 from ..records import QueueSnapshot
+from ..result import Result
 from ..units import format_duration, format_latency, iso_at
 from . import chart_marks, svg
 from .json_result import result_dict
@@ -63,7 +64,7 @@ def _story(result: Result, d: dict[str, Any]) -> str:
     body = "".join(f"<p>{escape(p)}</p>" for p in paras)
     return (f'<header id="story"><h1>{escape(sc.name)}</h1>\n<p class="meta">Simulated '
             f"{escape(format_duration(result.duration))} from {escape(d['start'])}, seed {result.seed}, "
-            f"{len(result.queues)} connector{'s' if len(result.queues) != 1 else ''}.</p>\n{body}</header>")
+            f"{len(result.connectors)} connector{'s' if len(result.connectors) != 1 else ''}.</p>\n{body}</header>")
 
 
 def _summary(d: dict[str, Any]) -> str:
@@ -101,15 +102,15 @@ def _summary(d: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------------------------ charts
 def _charts(result: Result) -> str:
-    by_connector: dict[str, list[QueueSnapshot]] = {q.name: [] for q in result.queues}
-    for snap in result.recorder.snapshots:
+    by_connector: dict[str, list[QueueSnapshot]] = {c.name: [] for c in result.connectors}
+    for snap in result.snapshots:
         by_connector.setdefault(snap.connector, []).append(snap)
     figures = []
-    for q in result.queues:
-        snaps = by_connector[q.name]
-        route = chart_marks.route_of(result.scenario, result.scenario.connector(q.name))
-        figures.append(_figure(*_queue_chart(result, q.name, q.counters.max_queue_depth, snaps, route)))
-        figures.append(_figure(*_attempts_chart(result, q.name, q.counters.failures_by_hour, snaps)))
+    for c in result.connectors:
+        snaps = by_connector[c.name]
+        route = chart_marks.route_of(result.scenario, result.scenario.connector(c.name))
+        figures.append(_figure(*_queue_chart(result, c.name, c.max_queue_depth, snaps, route)))
+        figures.append(_figure(*_attempts_chart(result, c.name, c.failures_by_hour, snaps)))
     return '<section id="charts"><h2>Charts</h2>\n' + "\n".join(figures) + "</section>"
 
 
@@ -145,7 +146,7 @@ def _queue_chart(result: Result, name: str, exact_peak: int, snaps: list[QueueSn
     marks = chart_marks.marks_on(result, result.scenario.connector(name), route)
     settings = result.scenario.alerts
     over = format_duration(settings.queued_for)
-    alerts = [a for a in result.alerts.alerts if name in a.connectors]
+    alerts = [a for a in result.alerts if name in a.connectors]
     lanes = [name for name in alert_rules.RULES if any(a.policy == name for a in alerts)]
     peak = max(snaps, key=lambda s: s.queued_messages, default=None)
     peak_n = peak.queued_messages if peak else 0
@@ -220,14 +221,14 @@ def _lane_colour(policy: str) -> str:
     return LANE.get(alert_rules.rule_entry(policy).severity, LANE_OTHER)
 
 
-def _lane_label(a: Alert) -> str:
+def _lane_label(a: AlertRecord) -> str:
     label = alert_rules.rule_entry(a.policy).label.lower()
     if alert_rules.rule_entry(a.policy).clears_itself:
         return f"{label}: {a.code or 'no error'} {a.title}"
     return f"{label}: {a.policy} ({a.severity})"
 
 
-def _lanes(plot: svg.Plot, lanes: list[str], alerts: list[Alert], top: float, duration: float) -> list[str]:
+def _lanes(plot: svg.Plot, lanes: list[str], alerts: list[AlertRecord], top: float, duration: float) -> list[str]:
     """One row per alert rule above the plot: a bar from raise to resolve, markers, guides into the plot, and
     each alert's label in the free space after its bar (or, for a lane with no room after any bar, in its widest
     free space)."""
@@ -270,7 +271,7 @@ class _Bin:
     failed: dict[str, int]
 
 
-def _attempt_bins(hours: float, failures_by_hour: dict[int, dict[str, int]],
+def _attempt_bins(hours: float, failures_by_hour: Mapping[int, Mapping[str, int]],
                   snaps: list[QueueSnapshot]) -> tuple[int, list[_Bin]]:
     """Hours per bar (1 unless that makes over MAX_BARS bars) and the bars: attempts are the change of the
     snapshots' cumulative count over the bar, failures come from the counters, accepted is the rest."""
@@ -296,7 +297,7 @@ def _attempt_bins(hours: float, failures_by_hour: dict[int, dict[str, int]],
     return width_h, bins
 
 
-def _attempts_chart(result: Result, name: str, failures_by_hour: dict[int, dict[str, int]],
+def _attempts_chart(result: Result, name: str, failures_by_hour: Mapping[int, Mapping[str, int]],
                     snaps: list[QueueSnapshot]) -> tuple[str, str, str]:
     hours = result.duration / 3600.0
     width_h, bins = _attempt_bins(hours, failures_by_hour, snaps)
@@ -350,11 +351,11 @@ def _alert_cards(result: Result, d: dict[str, Any]) -> str:
     return ('<section id="alerts"><h2>Alerts</h2>\n<p>Each card shows the alert as the admin sees it, with its '
             "fields as of the last evaluation while it fired.</p>\n"
             + "\n".join(_card(a, alert, result.scenario.alerts.queued_for)
-                        for a, alert in zip(d["alerts"], result.alerts.alerts))
+                        for a, alert in zip(d["alerts"], result.alerts))
             + "</section>")
 
 
-def _card(a: dict[str, Any], alert: Alert, queued_for: float) -> str:
+def _card(a: dict[str, Any], alert: AlertRecord, queued_for: float) -> str:
     kind = alert_rules.rule_entry(alert.policy).label
     state = ('<span class="state resolved">Resolved</span>' if a["status"] == alert_rules.RESOLVED else
              '<span class="state active">Active at the end of the run</span>')
@@ -393,7 +394,7 @@ def _card(a: dict[str, Any], alert: Alert, queued_for: float) -> str:
 def _timeline(result: Result) -> str:
     start = result.scenario.start
     rows = []
-    for e in result.recorder.timeline:
+    for e in result.timeline:
         group = _TIMELINE_GROUPS.get(e.kind, "info")
         rows.append(f'<tr><td class="n">+{escape(format_duration(e.t))}</td>'
                     f'<td class="when">{escape(iso_at(start, e.t))}</td>'

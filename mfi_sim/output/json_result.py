@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..engine import Result
+from ..result import Result
 from ..units import iso_at
 
 __all__ = ["result_dict", "result_json"]
@@ -17,25 +17,21 @@ def _r(x: float) -> float:
 def result_dict(result: Result) -> dict[str, Any]:
     """The JSON document of a run: summary, per-connector figures, alerts, NDR counts."""
     sc = result.scenario
-    queues = result.queues
-    total = {k: sum(getattr(q.counters, k) for q in queues) for k in
+    summaries = result.connectors
+    total = {k: sum(getattr(c, k) for c in summaries) for k in
              ("received", "delivered", "ndr", "rejected", "attempts")}
     by_status: dict[str, int] = {}
-    for q in queues:
-        for status, n in q.counters.ndr_by_status.items():
+    for c in summaries:
+        for status, n in c.ndr_by_status.items():
             by_status[status] = by_status.get(status, 0) + n
     lat = result.latency
-    connectors = []
-    for q in queues:
-        c = q.counters
-        last = q.last
-        connectors.append({
-            "name": q.name, "status_at_end": q.status(), "received": c.received, "delivered": c.delivered,
-            "ndr": c.ndr, "rejected": c.rejected, "queued_at_end": c.queued, "max_queue_depth": c.max_queue_depth,
-            "last_error": last.last_error if last else None, "last_error_code": last.code if last else None,
-            "codes_seen": dict(sorted(c.codes_seen.items())), "attempts": c.attempts,
-            "delay_notifications": c.delay_notifications, "expired": q.expired,
-        })
+    connectors = [{
+        "name": c.name, "status_at_end": c.status, "received": c.received, "delivered": c.delivered,
+        "ndr": c.ndr, "rejected": c.rejected, "queued_at_end": c.queued, "max_queue_depth": c.max_queue_depth,
+        "last_error": c.last_error, "last_error_code": c.last_error_code,
+        "codes_seen": dict(sorted(c.codes_seen.items())), "attempts": c.attempts,
+        "delay_notifications": c.delay_notifications, "expired": c.expired,
+    } for c in summaries]
     start = sc.start
     alerts = [{
         "id": a.id, "kind": a.kind, "policy": a.policy, "connector": a.connector, "code": a.code, "title": a.title,
@@ -51,21 +47,22 @@ def result_dict(result: Result) -> dict[str, Any]:
         "queue_started_at": iso_at(start, a.queue_started_s) if a.queue_started_s is not None else None,
         "oldest_expires_at": iso_at(start, a.oldest_expires_s) if a.oldest_expires_s is not None else None,
         "causes": list(a.causes), "fixes": list(a.fixes), "fix_now": a.fix_now, "updates": a.updates,
-    } for a in result.alerts.alerts]
+    } for a in result.alerts]
     return {
         "scenario": sc.name, "seed": result.seed, "start": iso_at(sc.start, 0.0), "duration_s": _r(result.duration),
         "version": result.version,
         "summary": {
             **{k: total[k] for k in ("received", "delivered", "ndr", "rejected")},
-            "queued_at_end": sum(q.counters.queued for q in queues), "attempts": total["attempts"],
-            "max_queue_depth": max((q.counters.max_queue_depth for q in queues), default=0),
+            "queued_at_end": sum(c.queued for c in summaries), "attempts": total["attempts"],
+            "max_queue_depth": max((c.max_queue_depth for c in summaries), default=0),
             "latency_s": {"p50": _r(lat.percentile(0.50)), "p95": _r(lat.percentile(0.95)),
                           "p99": _r(lat.percentile(0.99)), "max": _r(lat.max)},
         },
         "connectors": connectors,
         "alerts": alerts,
         "ndrs": {"count": total["ndr"], "by_status": dict(sorted(by_status.items()))},
-        "notifications": [{**n, "at": iso_at(start, n["t"]), "t": _r(n["t"])} for n in result.alerts.notifications],
+        "notifications": [{"t": _r(n.t), "alert": n.alert, "to": n.to, "subject": n.subject, "at": iso_at(start, n.t)}
+                          for n in result.notifications],
         "actions": [{
             "at_s": _r(a.at_s), "at": iso_at(start, a.at_s), "do": a.do, "connector": a.connector,
             "target": a.target, "status": a.status, "reason": a.reason,

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine import Result
+from ..result import Result
 from ..queue import ACTIVE, READY, RETRY, SUSPENDED
 from ..records import QueueSnapshot
 from ..units import format_duration, iso_at
@@ -80,11 +80,11 @@ def _queue_metrics(queued_for: str) -> tuple[_QueueMetric, ...]:
 
 def metric_families(result: Result) -> tuple[tuple[float, ...], tuple[Family, ...]]:
     """The snapshot instants (simulated seconds) and the metric families with a value at each."""
-    times = tuple(sorted({s.t for s in result.recorder.snapshots}))
+    times = tuple(sorted({s.t for s in result.snapshots}))
     index = {t: i for i, t in enumerate(times)}
-    connectors = [q.name for q in result.queues]
+    connectors = [c.name for c in result.connectors]
     at: dict[str, list[QueueSnapshot | None]] = {c: [None] * len(times) for c in connectors}
-    for s in result.recorder.snapshots:
+    for s in result.snapshots:
         at.setdefault(s.connector, [None] * len(times))[index[s.t]] = s
     families = []
     for name, kind, unit, help_text, value in _queue_metrics(format_duration(result.scenario.alerts.queued_for)):
@@ -102,7 +102,7 @@ def metric_families(result: Result) -> tuple[tuple[float, ...], tuple[Family, ..
                               "0 for the others.", "", tuple(status_series)))
     # An alert fires at the evaluations where its rule held: each of them appended to its history.
     firing: dict[tuple[str, str, str, str], set[float]] = {}
-    for alert in result.alerts.alerts:
+    for alert in result.alerts:
         for t, fields in alert.history:
             key = (alert.policy, fields.get("connector") or alert.connector, fields.get("code") or "", alert.kind)
             firing.setdefault(key, set()).add(t)

@@ -1,16 +1,17 @@
 """`--ndr-dir`: every non-delivery report and delay notice as an RFC 3464 .eml file."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from .. import dsn
 from ..attempt import SERVICE_HOSTNAME
-from ..messages import message_id, recipient, sender
-from ..queue import ConnectorQueue
+from ..messages import MessageStore, message_id, recipient, sender
 from ..records import NdrRecord
 from ..scenario.schema import Scenario
 from .atomic import OutputSet
+from .ordered_sink import connector_streams
 
 __all__ = ["NdrDirectory", "REPORTING_MTA"]
 
@@ -27,18 +28,19 @@ class NdrDirectory:
         self.target = Path(directory)
         self.directory = outputs.directory(directory)
         self.scenario = scenario
-        self.queues: list[ConnectorQueue] = []
+        self.streams = connector_streams(scenario)
+        self.stores: Sequence[MessageStore] = ()
         self.written = 0
 
-    def bind(self, queues: list[ConnectorQueue]) -> None:
-        self.queues = queues
+    def attach(self, stores: Sequence[MessageStore]) -> None:
+        """The connectors' message stores (arrival, stream, unknown recipients), given by the engine."""
+        self.stores = stores
 
     def __call__(self, rec: NdrRecord) -> None:
         sc = self.scenario
-        q = self.queues[rec.connector]
-        store = q.store
+        store = self.stores[rec.connector]
         tenant = sc.tenant.domain
-        stream = q.streams[store.stream[rec.number]]
+        stream = self.streams[rec.connector][store.stream[rec.number]]
         invalid = store.invalid[rec.number]
 
         def addr(i: int) -> str:

@@ -8,22 +8,25 @@ The file appears whole on `close()` or not at all (`discard()`).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from ..messages import MessageStore
 from ..scenario.schema import Scenario, Traffic
 from .atomic import AtomicFile, OutputSet
 
-if TYPE_CHECKING:
-    from ..queue import ConnectorQueue
-
-__all__ = ["OrderedSink", "PendingEvent"]
+__all__ = ["OrderedSink", "PendingEvent", "connector_streams"]
 
 #: (t, emission number, event, connector index, message number, recipient index, detail, status,
 #: destination (server host name, server IP) or None)
 PendingEvent = tuple[float, int, str, int, int, int, str, str, "tuple[str, str] | None"]
+
+
+def connector_streams(scenario: Scenario) -> list[tuple[Traffic, ...]]:
+    """Per connector, the [[traffic]] tables routed to it, indexed by a message's stream number there."""
+    return [tuple(scenario.traffic[i] for i in scenario.traffic_positions(c)) for c in scenario.connectors]
 
 
 class OrderedSink:
@@ -37,16 +40,14 @@ class OrderedSink:
         self.start: datetime = scenario.start
         self.names = [c.name for c in scenario.connectors]
         self.tenant = scenario.tenant.domain
-        self.stores: list[MessageStore] = []
-        self.streams: list[tuple[Traffic, ...]] = []
-        self.domains: list[list[str]] = []
+        self.stores: Sequence[MessageStore] = ()
+        self.streams = connector_streams(scenario)
+        self.domains = [[t.to for t in streams] for streams in self.streams]
         self.count = 0
 
-    def bind(self, queues: list[ConnectorQueue]) -> None:
-        """Gives access to the queues' message stores and traffic streams (arrival, size, recipients)."""
-        self.stores = [q.store for q in queues]
-        self.streams = [q.streams for q in queues]
-        self.domains = [[t.to for t in q.streams] for q in queues]
+    def attach(self, stores: Sequence[MessageStore]) -> None:
+        """The connectors' message stores (arrival, stream, unknown recipients), given by the engine."""
+        self.stores = stores
 
     def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
              dest: tuple[str, str] | None = None) -> None:

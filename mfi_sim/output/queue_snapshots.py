@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..engine import Result
+from ..result import Result
 from ..records import QueueSnapshot
 from ..scenario.schema import Scenario
 from ..units import iso_at
@@ -61,7 +61,7 @@ def queue_snapshot_rows(result: Result) -> list[dict[str, Any]]:
     def when(t: float | None) -> str | None:
         return iso_at(start, t) if t is not None else None
 
-    for s in result.recorder.snapshots:
+    for s in result.snapshots:
         route = routes.get(s.connector)
         if route is None:
             route = routes[s.connector] = _Routing(sc, s.connector)

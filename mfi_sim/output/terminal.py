@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ..engine import Result
+from ..result import Result
 from ..scenario.schema import Scenario
 from ..units import format_duration, format_latency, iso_at
 from .json_result import result_dict
@@ -48,10 +48,10 @@ def summary_text(result: Result, width: int = 0) -> str:
         out.append("NDRs by status")
         for status, n in d["ndrs"]["by_status"].items():
             out.append(f"  {status}: {n}")
-    if result.recorder.timeline:
+    if result.timeline:
         out.append("")
         out.append("Timeline")
-        for e in result.recorder.timeline:
+        for e in result.timeline:
             out.append(_wrapped(f"  {format_duration(e.t):>8}  {iso_at(sc.start, e.t)[11:19]}  ", e.text, width))
     return "\n".join(out) + "\n"
 

@@ -161,6 +161,11 @@ class Scenario:
     parsed_zones: tuple[Any, ...] = field(default=(), compare=False, repr=False)
     """The `zones` texts as dnspython zones, parsed once by the loader (runs work on their own copies)."""
 
+    def traffic_positions(self, connector: Connector) -> tuple[int, ...]:
+        """Positions in [[traffic]] of the tables routed to `connector` (whose `to` is one of its recipient
+        domains), in file order: a message's stream number on that connector indexes this tuple."""
+        return tuple(i for i, t in enumerate(self.traffic) if t.to in connector.recipient_domains)
+
     def connector(self, name: str) -> Connector:
         """The connector called `name`; KeyError if there is none."""
         for c in self.connectors:
