@@ -227,8 +227,8 @@ def test_unit_the_notification_names_the_admins_and_the_policy() -> None:
     """A raise sends one notice to the tenant admins, with the severity and the policy in its subject."""
     b = book()
     b.observe([snap(3600.0, aged=300, oldest=0.0)])
-    assert b.notifications == [{"t": 3600.0, "alert": "policy-1", "to": "TenantAdmins@contoso.onmicrosoft.com",
-                                "subject": "High-severity alert: Messages have been delayed"}]
+    assert b.notifications == [alerts.Notification(3600.0, "policy-1", "TenantAdmins@contoso.onmicrosoft.com",
+                                                   "High-severity alert: Messages have been delayed")]
 
 
 def test_unit_a_reopened_tenant_alert_counts_every_connector() -> None:
