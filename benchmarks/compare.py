@@ -9,18 +9,24 @@ every --retry seconds, expiry after --expiry-hours. mfi-sim runs it from a scena
 Every model runs in a fresh subprocess, so peak RSS figures are comparable; --repeat keeps the fastest run of
 each. Absolute times drift on a shared machine: read the ratios.
 
+With --whole-process, each model is timed the way a user runs it, as a whole process from the outside
+(interpreter start-up, imports, reading the scenario and writing the outputs included): `mfi-sim run` on the
+scenario file, with its terminal story and summary, `--json` and `--report`, against `reference.py`.
+
   python benchmarks/compare.py --rate 100 --hours 1 --drain-hours 1 --outage-start 0.25 --outage-hours 0.5
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 DEFAULT_BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "bench"
 REFERENCE_MODELS = ("heapq", "naive")
@@ -132,6 +138,48 @@ def _run_json(cmd: list[str]) -> dict[str, Any]:
         raise SystemExit(f"no JSON line from: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}") from None
 
 
+def _run_whole(name: str, cmd: list[str], figures: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Runs a whole process and times it from outside (start-up and output included), with its own peak RSS
+    (os.wait4 gives the resources of that one child); `figures` reads its stats from its standard output."""
+    with tempfile.TemporaryFile("w+") as out:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+        out.seek(0)
+        stats = figures(out.read())
+    n = int(stats["arrived"])
+    return {"model": name, "messages": n, "wall_s": round(wall, 3), "msgs_per_wall_s": round(n / wall),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stats": stats}
+
+
+def measure_whole(a: argparse.Namespace, reference: Path) -> list[dict[str, Any]]:
+    """`mfi-sim run` and the heapq reference as whole processes, --repeat times interleaved; the fastest of each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario, result = Path(tmp) / "workload.toml", Path(tmp) / "result.json"
+        scenario.write_text(scenario_text(a))
+        mfi = [sys.executable, "-m", "mfi_sim", "run", str(scenario), "--json", str(result),
+               "--report", str(Path(tmp) / "report.html")]
+        heapq = [sys.executable, str(reference), "--model", "heapq", *_workload_args(a)]
+
+        def mfi_stats(_: str) -> dict[str, Any]:
+            summary = json.loads(result.read_text())["summary"]
+            return {"arrived": summary["received"], **{k: summary[k] for k in ("delivered", "ndr", "queued_at_end",
+                                                                                "attempts")}}
+
+        def heapq_stats(out: str) -> dict[str, Any]:
+            return dict(json.loads(out.splitlines()[-1])["stats"])
+
+        runs: dict[str, list[dict[str, Any]]] = {"mfi-sim": [], "heapq": []}
+        for _ in range(a.repeat):
+            runs["mfi-sim"].append(_run_whole("mfi-sim", mfi, mfi_stats))
+            runs["heapq"].append(_run_whole("heapq", heapq, heapq_stats))
+    return [_best(r) for r in runs.values()]
+
+
 def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best = min(runs, key=lambda r: float(r["wall_s"]))
     return dict(best, runs=len(runs))
@@ -145,6 +193,8 @@ def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
               f"../shared/bench (reference.py and reference_models.py) beside this repository, or point "
               f"--bench-dir at a copy; --only-mfi measures mfi-sim alone", file=sys.stderr)
         raise SystemExit(2)
+    if a.whole_process:
+        return measure_whole(a, reference)
     work = _workload_args(a)
     commands = {"mfi-sim": [sys.executable, str(Path(__file__).resolve()), "--only-mfi", *work]}
     for model in REFERENCE_MODELS:
@@ -201,6 +251,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bench-dir", type=Path, default=DEFAULT_BENCH_DIR, help="where reference.py lives")
     p.add_argument("--json", action="store_true", help="print the rows as JSON lines instead of a table")
     p.add_argument("--only-mfi", action="store_true", help="run mfi-sim here and print one JSON line")
+    p.add_argument("--whole-process", action="store_true",
+                   help="time `mfi-sim run` (story, summary, --json, --report) and heapq as whole processes")
     p.add_argument("--print-scenario", action="store_true", help="print the generated scenario and stop")
     a = p.parse_args(argv)
     if a.repeat < 1:

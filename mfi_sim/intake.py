@@ -22,7 +22,7 @@ ARRIVAL_CHUNK = 60.0
 class Intake:
     """The arrivals of one connector, taken into its ledger up to a time."""
 
-    __slots__ = ("feed", "ledger", "rng", "fractions", "next_arrival", "_at", "_as", "_ai", "handle_at_once")
+    __slots__ = ("feed", "ledger", "rng", "fractions", "next_arrival", "times", "streams", "pos", "handle_at_once")
 
     def __init__(self, feed: MergedFeed, ledger: MessageLedger, fractions: list[float],
                  rng: random.Random) -> None:
@@ -31,9 +31,9 @@ class Intake:
         self.rng = rng
         self.fractions = fractions
         self.next_arrival = feed.next_time
-        self._at: list[float] = []             # arrivals drawn ahead, not yet taken in
-        self._as: list[int] = []
-        self._ai = 0
+        self.times: list[float] = []             # arrivals drawn ahead, not yet taken in
+        self.streams: list[int] = []
+        self.pos = 0
         #: When set, each new message is offered to it first (number, arrival time); it returns True when it
         #: ended the message at once, False to let it wait in the queue.
         self.handle_at_once: Callable[[int, float], bool] | None = None
@@ -52,20 +52,20 @@ class Intake:
         number = len(store.arrival)
         received = 0
         while self.next_arrival <= t:
-            if self._ai >= len(self._at):
-                self._at, self._as = self.feed.take(max(t, self.next_arrival) + ARRIVAL_CHUNK)
-                self._ai = 0
-                if not self._at:
+            if self.pos >= len(self.times):
+                self.times, self.streams = self.feed.take(max(t, self.next_arrival) + ARRIVAL_CHUNK)
+                self.pos = 0
+                if not self.times:
                     self.next_arrival = self.feed.next_time
                     continue
-            at, streams = self._at, self._as
-            i, end = self._ai, len(at)
+            at, streams = self.times, self.streams
+            i, end = self.pos, len(at)
             while i < end and at[i] <= t:
                 when = at[i]
                 st = streams[i]
                 i += 1
                 n = rcpts[st]
-                inv = self._unknown(n, fractions[st]) if fractions[st] > 0.0 else 0
+                inv = self.unknown(n, fractions[st]) if fractions[st] > 0.0 else 0
                 add_arrival(when)
                 add_stream(st)
                 add_invalid(inv)
@@ -83,11 +83,11 @@ class Intake:
                 else:
                     q_append(number)
                 number += 1
-            self._ai = i
+            self.pos = i
             self.next_arrival = at[i] if i < end else self.feed.next_time
         return received
 
-    def _unknown(self, n: int, fraction: float) -> int:
+    def unknown(self, n: int, fraction: float) -> int:
         """How many of a message's `n` recipients the destination does not know (each with `fraction`)."""
         rnd = self.rng.random
         return sum(1 for _ in range(n) if rnd() < fraction)

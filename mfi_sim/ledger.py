@@ -7,6 +7,7 @@ Messages live in the compact arrays of MessageStore (messages.py); the ledger ho
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
@@ -73,15 +74,11 @@ class MessageLedger:
 
     def aged_messages(self, now: float) -> int:
         """Messages queued for longer than `aged_after` at `now` (for the alerts)."""
-        arrival, status = self.store.arrival, self.store.status
-        cut = now - self.aged_after
-        p, n = self.aged_ptr, len(arrival)
-        while p < n and arrival[p] <= cut:
-            if status[p] == DONE:
-                self.aged_done += 1
-            p += 1
-        self.aged_ptr = p
-        return p - self.aged_done
+        p = self.aged_ptr
+        q = bisect_right(self.store.arrival, now - self.aged_after, p)    # numbers follow arrival order
+        self.aged_done += self.store.status[p:q].count(DONE)
+        self.aged_ptr = q
+        return q - self.aged_done
 
     def back_at(self, number: int, t: float) -> None:
         """A failed or dropped attempt ends at `t`: the message is in flight until then, and waiting again after

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from heapq import heappop, heapreplace
 from math import log
 
-from . import codes
+from . import codes, express
 from .attempt import Outcome, SessionSpec, message_stage_faults, open_session
 from .connections import ConnectionPool
 from .default_route import LOOP, LOOP_REPLY, MX, REJECT, DefaultRoute
@@ -228,13 +228,15 @@ class ConnectorQueue:
         ledger, retry = self.ledger, self.retry
         q, ready, deferred, free, left = ledger.waiting, ledger.ready, ledger.deferred, self.pool.free, self.pool.left
         store = ledger.store
-        arrival, stream_of, invalid_of = store.arrival, store.stream, store.invalid
-        rcpts, counters, expiration = ledger.rcpts, ledger.counters, ledger.expiration
-        reusable, next_message, delivered = self.pool.reusable, ledger.next_message, ledger.delivered
+        arrival = store.arrival
+        counters, expiration = ledger.counters, ledger.expiration
+        reusable, next_message = self.pool.reusable, ledger.next_message
         rnd = self.rng.random
         self._slow = self.replies if self.replies.possible(self.now) else None
-        watched = self._slow is not None or self.transcript is not None
+        lane = express.open_for(self)
         while True:
+            if lane:
+                express.serve(self, t1)
             if ready or deferred or not q or retry.retry_at is not None:
                 r = self._next_ready(t1)
                 if r < 0.0:
@@ -242,7 +244,7 @@ class ConnectorQueue:
                         return
                     continue
             else:
-                r = arrival[q[0]]      # the common case: the oldest waiting message, nothing else pending
+                r = arrival[q[0]]      # the oldest waiting message, nothing else pending
             f0, slot = free[0]
             s = self._start(r, f0, t1)
             if s < 0.0:
@@ -271,16 +273,9 @@ class ConnectorQueue:
                 continue
             counters.attempts += 1
             counters.busy_s += done_at - begin
-            n = rcpts[stream_of[number]]
-            if watched:
-                if self._send_watched(number, sess, slot, s, done_at, n, invalid_of[number]):
-                    continue
-            else:
-                if retry.failures:
-                    self._recovered(s)
-                delivered(number, n, invalid_of[number], done_at, sess)
-            heapreplace(free, (done_at, slot))     # the slot carried one more message (pool.carried, inline)
-            left[slot] -= 1
+            if self._send(number, sess, slot, s, done_at):
+                heapreplace(free, (done_at, slot))     # the slot carried one more message (pool.carried, inline)
+                left[slot] -= 1
 
     def _next_ready(self, t1: float) -> float:
         """When the next message can go; or AGAIN (the queue moved on: choose again) or STOP (nothing more
@@ -335,21 +330,24 @@ class ConnectorQueue:
         retry.retry_at = None
         return s
 
-    def _send_watched(self, number: int, sess: Outcome, slot: int, s: float, done_at: float, n: int,
-                      inv: int) -> bool:
-        """An attempt while a transcript is asked for or a message-stage fault can fire; True if the slot
-        was already handled (the connection dropped)."""
+    def _send(self, number: int, sess: Outcome, slot: int, s: float, done_at: float) -> bool:
+        """The message's attempt on an open session, from `s` to `done_at`: delivered, or (while a transcript is
+        asked for or a message-stage fault can fire) whatever the fault makes of it. False if the connection
+        dropped and the slot was already handled."""
+        ledger = self.ledger
+        n, inv = ledger.rcpts[ledger.store.stream[number]], ledger.store.invalid[number]
         if self.transcript is not None:
-            self.transcript.reused(s, self.ledger.counters.attempts, number, sess, self.now)
-        server = sess.server
-        assert server is not None
+            self.transcript.reused(s, ledger.counters.attempts, number, sess, self.now)
         slow = self._slow
-        if slow is not None and message_stage_faults(server, self.world.faults.active(server.address, s)):
-            return slow.attempt(number, sess, slot, s, done_at, n, inv, self.now)
+        if slow is not None:
+            server = sess.server
+            assert server is not None
+            if message_stage_faults(server, self.world.faults.active(server.address, s)):
+                return not slow.attempt(number, sess, slot, s, done_at, n, inv, self.now)
         if self.retry.failures:
             self._recovered(s)
-        self.ledger.delivered(number, n, inv, done_at, sess)
-        return False
+        ledger.delivered(number, n, inv, done_at, sess)
+        return True
 
     def _reach(self, s: float) -> bool:
         """Plays what falls due up to `s`, the next attempt's start; False if the head changed on the way."""

@@ -24,6 +24,7 @@ __all__ = ["ConnectorSummary", "summarize", "censored_ages"]
 #: Finds the runs of messages not finished in MessageStore.status (one byte each), at C speed.
 _NOT_DONE = re.compile(b"[^" + re.escape(bytes([DONE])) + b"]+")
 _GONE = re.compile(re.escape(bytes([INVALID_GONE])))
+_DONE = bytes([DONE])
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,8 @@ def censored_ages(queue: ConnectorQueue, t: float) -> LatencyHistogram:
     flags = status.tobytes()
     key = _bucket_key(t)
     total = 0.0
-    for run in _NOT_DONE.finditer(flags):
+    finished = len(flags) - len(flags.lstrip(_DONE))   # the oldest messages are mostly done: skip them at once
+    for run in _NOT_DONE.finditer(flags, finished):
         lo, hi = run.span()
         gone = [m.start() for m in _GONE.finditer(flags, lo, hi)]   # unknown recipients already bounced
         total += weight * ((hi - lo) * t - math.fsum(arrival[lo:hi]))
@@ -121,7 +123,8 @@ def _ages_one_by_one(queue: ConnectorQueue, t: float) -> LatencyHistogram:
     arrival, stream, invalid, status = store.arrival, store.stream, store.invalid, store.status
     rcpts = queue.ledger.rcpts
     ages = LatencyHistogram()
-    for run in _NOT_DONE.finditer(status.tobytes()):
+    flags = status.tobytes()
+    for run in _NOT_DONE.finditer(flags, len(flags) - len(flags.lstrip(_DONE))):
         for i in range(*run.span()):
             gone = invalid[i] if status[i] == INVALID_GONE else 0
             ages.add_weighted(t - arrival[i], rcpts[stream[i]] - gone)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gc
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -133,6 +135,20 @@ def test_a_finished_result_stays_the_same_whatever_the_engine_does_next(finished
             summary.queued_ages.count, summary.status) == counts
     assert result.alerts[0].history and 7200.0 in result.observations and 7200.0 in result.tallies
     assert [a.status for a in result.actions] == ["refused"]
+
+
+def test_a_result_keeps_nothing_of_the_engine_alive() -> None:
+    """Once the engine is dropped, its queues, recorder and alert book go with it: the Result refers to none of
+    them, and still reads the same."""
+    engine = Engine(loads_scenario(TEXT, "t.toml"))
+    refs = [weakref.ref(x) for x in (engine, engine.queues[0], engine.queues[0].ledger, engine.recorder,
+                                      engine.alerts)]
+    result = engine.run()
+    before = result_json(result)
+    del engine
+    gc.collect()
+    assert [r() for r in refs] == [None] * len(refs)
+    assert result_json(result) == before
 
 
 def test_a_view_taken_mid_run_stays_the_same_while_the_engine_plays_on() -> None:

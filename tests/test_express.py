@@ -1,0 +1,141 @@
+"""The queue's express lane (express.py) gives the same run as the general loop, draw for draw, and carries the
+bulk of the messages of a healthy queue and of a backlog draining after an outage."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from mfi_sim import express, loads_scenario
+from mfi_sim.engine import Engine
+from mfi_sim.output.json_result import result_json
+from mfi_sim.records import NdrRecord, QueueSnapshot
+
+from helpers import scenario_text
+
+
+@contextmanager
+def lane_closed() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(express, "open_for", lambda q: False)
+        yield
+
+
+Run = tuple[str, list[NdrRecord], list[tuple[float, int, int]], list[QueueSnapshot]]
+
+
+def run(text: str, stops: list[float]) -> Run:
+    """The run's JSON, its NDRs, (time, attempts, max depth) at each of `stops` (advancing the queue there first,
+    as actions do), and every evaluation's snapshot (aged messages, oldest arrival, status...)."""
+    ndrs: list[NdrRecord] = []
+    engine = Engine(loads_scenario(text, "lane.toml"), on_ndr=ndrs.append)
+    q = engine.queues[0]
+    seen = []
+    for t in stops:
+        q.advance(t)
+        seen.append((q.now, q.counters.attempts, q.counters.max_queue_depth))
+    return result_json(engine.run()), ndrs, seen, engine.recorder.snapshots
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> tuple[str, list[float]]:
+    hours = draw(st.integers(1, 4))
+    faults = ""
+    if draw(st.booleans()):
+        faults = (f'[[faults]]\nkind = "{draw(st.sampled_from(["connection_refused", "connect_timeout"]))}"\n'
+                  f'target = "198.51.100.10"\nstart = "{draw(st.integers(0, 60 * hours))}m"\n'
+                  f'duration = "{draw(st.integers(1, 120))}m"\n')
+    second = ""
+    if draw(st.booleans()):     # a second stream: arrivals of two streams can fall at the same instant
+        second = (f'[[traffic]]\nrate = "{draw(st.integers(100, 3000))}/h"\nto = "contoso.com"\n'
+                  f"recipients_per_message = {draw(st.integers(1, 3))}\n")
+    bursts = ""
+    if draw(st.booleans()):
+        bursts = f'bursts = [{{ at = "{draw(st.integers(0, 60 * hours))}m", count = {draw(st.integers(1, 300))} }}]'
+    text = scenario_text(
+        duration=f"{hours}h", rate=f"{draw(st.integers(60, 20000))}/h",
+        tenant=f'message_expiration = "{draw(st.integers(2, 600))}m"\nretry = ["{draw(st.integers(1, 20))}m"]\n'
+               f'delay_notification = "off"',
+        connector=f"max_connections = {draw(st.integers(1, 6))}\n"
+                  f"messages_per_connection = {draw(st.integers(1, 200))}",
+        traffic=f"recipients_per_message = {draw(st.sampled_from([1, 1, 1, 2]))}\n"
+                f"invalid_recipient_fraction = {draw(st.sampled_from([0.0, 0.0, 0.2]))}\n{bursts}",
+        faults=faults, extra=second + f'[alerts]\nevaluate_every = "5m"\nqueued_for = "{draw(st.integers(1, 90))}m"',
+        seed=draw(st.integers(0, 10 ** 6)),
+    ).replace('service_time = "200ms"', f'service_time = "{draw(st.sampled_from([10, 200, 900, 4000]))}ms"')
+    stops = sorted(draw(st.lists(st.floats(0.0, hours * 3600.0), max_size=6)))
+    return text, stops
+
+
+# No shrinking: a failing example is printed as drawn, in seconds rather than minutes.
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(workloads())
+def test_the_lane_changes_nothing(work: tuple[str, list[float]]) -> None:
+    """Same JSON, same NDRs, and the same clock, attempts and peak depth at every intermediate advance,
+    with the lane open and with every message through the general loop."""
+    text, stops = work
+    with lane_closed():
+        general = run(text, stops)
+    assert run(text, stops) == general
+
+
+@pytest.mark.parametrize("connections,service,expiration", [(6, "900ms", "1h"), (2, "50ms", "1h"),
+                                                            (1, "1000ms", "3m")])
+def test_a_busy_queue_in_the_lane(connections: int, service: str, expiration: str) -> None:
+    """A healthy queue at its busiest, then overloaded so that messages expire while they wait: the lane
+    measures the peak depth at each arrival it serves, ages and expires messages exactly as the general loop."""
+    text = scenario_text(duration="1h", rate="8000/h", tenant=f'delay_notification = "off"\n'
+                         f'message_expiration = "{expiration}"',
+                         connector=f"max_connections = {connections}\nmessages_per_connection = 100000",
+                         extra='[alerts]\nqueued_for = "2m"\nthreshold = 200',
+                         ).replace('service_time = "200ms"', f'service_time = "{service}"')
+    with lane_closed():
+        general = run(text, [1800.0])
+    lane = run(text, [1800.0])
+    assert lane == general
+    assert general[2][0][2] > 1
+
+
+def carried(fn: Callable[..., None], into: list[int]) -> Callable[..., None]:
+    """`fn`, counting the attempts it makes."""
+    def counting(q: Any, t1: float) -> None:
+        before = q.counters.attempts
+        fn(q, t1)
+        into.append(q.counters.attempts - before)
+    return counting
+
+
+def test_the_lane_carries_the_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A healthy hour, a 20-minute refusal, and the hour after: nearly every message goes through the lane,
+    arrivals that go at once before and after the outage, the backlog as it drains."""
+    arrivals: list[int] = []
+    backlog: list[int] = []
+    monkeypatch.setattr(express, "_arrivals", carried(express._arrivals, arrivals))
+    monkeypatch.setattr(express, "_backlog", carried(express._backlog, backlog))
+    text = scenario_text(
+        duration="3h", rate="36000/h", connector="max_connections = 4\nmessages_per_connection = 1000",
+        tenant='delay_notification = "off"',
+        faults='[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "60m"\nduration = "20m"',
+    ).replace('service_time = "200ms"', 'service_time = "50ms"')
+    result = Engine(loads_scenario(text, "lane.toml")).run()
+    attempts = sum(c.attempts for c in result.connectors)
+    backlog_at_recovery = 12000         # 20 minutes of 10 msg/s
+    assert sum(backlog) > 0.9 * backlog_at_recovery
+    assert sum(arrivals) > 0.9 * (attempts - backlog_at_recovery - 100)
+    assert sum(arrivals) + sum(backlog) > 0.95 * attempts
+
+
+def test_the_lane_is_closed_while_watched() -> None:
+    """A trace, a transcript or delay notices need the general loop's per-attempt steps."""
+    text = scenario_text(duration="1h", tenant='delay_notification = "off"')
+    engine = Engine(loads_scenario(text, "lane.toml"))
+    assert express.open_for(engine.queues[0])
+    noticed = Engine(loads_scenario(scenario_text(duration="1h", tenant='delay_notification = "30m"'), "lane.toml"))
+    assert not express.open_for(noticed.queues[0])
+    captured = Engine(loads_scenario(text, "lane.toml"), capture=1)
+    assert not express.open_for(captured.queues[0])
