@@ -63,6 +63,20 @@ rate = "{rate}"
 """
 
 
+class Trace:
+    """A trace sink that keeps every event: (t, event, connector, number, rcpt, detail, status, dest)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, int, int, int, str, str, tuple[str, str] | None]] = []
+
+    def emit(self, t: float, event: str, connector: int, number: int, rcpt: int, detail: str, status: str,
+             dest: tuple[str, str] | None = None) -> None:
+        self.events.append((t, event, connector, number, rcpt, detail, status, dest))
+
+    def flush(self, watermark: float) -> None:
+        pass
+
+
 def run_text(text: str, **kw: Any) -> Result:
     return simulate(loads_scenario(text, "test.toml"), **kw)
 

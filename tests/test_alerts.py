@@ -197,6 +197,146 @@ def test_unit_registering_a_name_twice_is_refused() -> None:
         alerts.register(alerts.RULES[POLICY_NAME])
 
 
+def test_unit_a_registered_rule_is_found_by_name_and_evaluated() -> None:
+    """register adds the entry itself under its name: rule_entry finds it and a new book evaluates it."""
+    entry = RuleEntry("Messages have been delayed (test)", "policy", "Alert policy", "High", False,
+                      DelayedMessagesPolicy)
+    alerts.register(entry)
+    try:
+        assert alerts.rule_entry(entry.name) is entry and alerts.select(entry.name) == (entry.name,)
+        b = book()
+        b.observe([snap(3600.0, aged=300, oldest=0.0)])
+        assert sorted(a.policy for a in policies(b) + [a for a in b.alerts if a.policy == entry.name]) == [
+            POLICY_NAME, entry.name]
+    finally:
+        del alerts.RULES[entry.name]
+
+
+def test_unit_fields_at_an_evaluation_take_that_evaluation() -> None:
+    """fields_at(t) gives the fields of the last evaluation at or before t: at an evaluation's own instant,
+    that evaluation's."""
+    b = book()
+    b.observe([snap(3600.0, aged=300, oldest=0.0)])
+    b.observe([snap(3900.0, aged=500, oldest=0.0)])
+    [policy] = policies(b)
+    assert [policy.fields_at(t)["aged_messages"] for t in (3600.0, 3899.0, 3900.0, 5000.0)] == [300, 300, 500, 500]
+    assert policy.fields_at(3899.0)["status"] == ACTIVE
+
+
+def test_unit_the_notification_names_the_admins_and_the_policy() -> None:
+    """A raise sends one notice to the tenant admins, with the severity and the policy in its subject."""
+    b = book()
+    b.observe([snap(3600.0, aged=300, oldest=0.0)])
+    assert b.notifications == [alerts.Notification(3600.0, "policy-1", "TenantAdmins@contoso.onmicrosoft.com",
+                                                   "High-severity alert: Messages have been delayed")]
+
+
+def test_unit_a_reopened_tenant_alert_counts_every_connector() -> None:
+    """An auto-resolved tenant-wide alert reopened within the aggregation window sums its counts over the
+    connectors again, and lists those that contribute."""
+    b = book(auto_resolve=True, aggregation=900.0)
+    b.observe([snap(3600.0, "A", aged=300, oldest=0.0)])
+    b.observe([snap(3900.0, "A", aged=0, oldest=None)])
+    b.observe([snap(4200.0, "A", aged=150, oldest=0.0), snap(4200.0, "B", aged=100, oldest=0.0)])
+    [policy] = policies(b)
+    assert policy.status == ACTIVE and policy.aged_messages == 250 and policy.connectors == ("A", "B")
+    b.observe([snap(4500.0, "A", aged=100, oldest=0.0), snap(4500.0, "B", aged=200, oldest=0.0)])
+    assert policies(b) == [policy] and b.current(POLICY_NAME, "") is policy and len(b.notifications) == 1
+    assert policy.aged_messages == 300 and policy.connector == "B"
+
+
+def test_unit_an_alert_s_fields_are_what_a_test_table_matches() -> None:
+    """fields() names every matchable field (the [[tests]] keys) with the alert's values."""
+    b = book()
+    b.observe([snap(3600.0, aged=300, oldest=0.0)])
+    [policy] = policies(b)
+    assert policy.fields() == {
+        "id": "policy-1", "kind": "policy", "policy": POLICY_NAME, "connector": "A", "code": "450 4.4.316",
+        "title": codes.CATALOGUE[codes.CONNECTION_REFUSED].title, "severity": "High", "category": "Mail flow",
+        "queued_messages": 300, "aged_messages": 300, "last_error": ERROR, "destination": "mail.contoso.com",
+        "last_ip": "198.51.100.10", "fix_now": True, "status": ACTIVE}
+    assert set(alerts.LABELS) <= set(policy.fields())
+
+
+@pytest.mark.parametrize("scope, where, connector", [("tenant", "across the tenant's connectors", "A"),
+                                                     ("connector", "on 'A'", "A")])
+def test_unit_the_timeline_says_where_the_condition_cleared(scope: str, where: str, connector: str) -> None:
+    """The cleared and resolved notes name the connector, the threshold and where the messages were counted."""
+    for auto, kind, tail in ((False, "alert_condition_cleared", "; it stays Active until an admin resolves it"),
+                             (True, "alert_resolved", "")):
+        b = book(scope=scope, auto_resolve=auto)
+        b.observe([snap(3600.0, "A", aged=300, oldest=0.0)])
+        b.observe([snap(3900.0, "A", aged=0, oldest=None)])
+        said = [(n.t, n.connector, n.text) for n in b.recorder.notes if n.kind == kind]
+        head = "Alert 'Messages have been delayed'" + ("" if not auto else " resolved")
+        assert said == [(3900.0, connector, f"{head}: fewer than 200 messages {where} have waited 1h{tail}")]
+
+
+def test_unit_an_alert_without_an_error_says_messages_are_waiting() -> None:
+    """A queue with no error (its connector off, the queue suspended): the alert's own title, cause and fix,
+    no code and no Fix now; an error the catalogue does not know takes the catalogue's catch-all entry."""
+    b = book()
+    b.observe([snap(3600.0, aged=300, oldest=0.0, code=None)])
+    [quiet] = policies(b)
+    assert (quiet.code, quiet.title, quiet.fix_now, quiet.last_error) == (
+        None, "Messages are waiting in the queue", False, None)
+    assert quiet.causes == ("The connector is turned off or its queue is suspended.",)
+    assert quiet.fixes == ("Turn the connector back on, or route the mail another way.",)
+    other = book()
+    other.observe([snap(3600.0, aged=300, oldest=0.0, code="451 4.7.999 Something new")])
+    [odd] = policies(other)
+    entry = codes.CATALOGUE[codes.OTHER]
+    assert (odd.code, odd.title, odd.causes, odd.fixes) == ("451 4.7.999 Something new", entry.title, entry.causes,
+                                                            entry.fixes)
+
+
+def test_unit_when_the_queue_started_and_when_its_oldest_message_expires() -> None:
+    """queue_started_s is the first retry of the failure run, else the oldest arrival; oldest_expires_s is the
+    oldest arrival plus the message lifetime."""
+    b = book()
+    b.observe([replace(snap(3600.0, aged=300, oldest=100.0), first_retry=200.0)])
+    [policy] = policies(b)
+    assert (policy.queue_started_s, policy.oldest_expires_s) == (200.0, 100.0 + 86400.0)
+    b.observe([replace(snap(3900.0, aged=300, oldest=100.0), first_retry=None)])
+    assert policy.queue_started_s == 100.0 and policy.queued_messages == 300
+    b.observe([replace(snap(4200.0, aged=300, oldest=None), first_retry=None)])
+    assert policy.queue_started_s is None and policy.oldest_expires_s is None
+
+
+def test_unit_one_aged_message_makes_a_contributor() -> None:
+    """A connector with a single message queued over the hour contributes to the tenant-wide count."""
+    b = book()
+    b.observe([snap(3600.0, "A", aged=299, oldest=0.0), snap(3600.0, "B", aged=1, oldest=0.0)])
+    assert policies(b)[0].connectors == ("A", "B")
+
+
+def test_unit_the_threshold_itself_raises_the_policy() -> None:
+    """"threshold or more": exactly `threshold` aged messages raise the alert, one fewer clears it."""
+    b = book()
+    b.observe([snap(3600.0, aged=199, oldest=0.0)])
+    assert policies(b) == []
+    b.observe([snap(3900.0, aged=200, oldest=0.0)])
+    [policy] = policies(b)
+    b.observe([snap(4200.0, aged=200, oldest=0.0)])
+    assert policy.condition_cleared_s is None and policy.updates == 1
+    b.observe([snap(4500.0, aged=199, oldest=0.0)])
+    assert policy.condition_cleared_s == 4500.0
+
+
+def test_unit_the_timeline_tells_the_insight_s_story() -> None:
+    """The insight's notes: raised with the connector, the code and title, the count and whether Fix now is
+    offered (or "no error" when there is none); resolved when nothing has waited the hour any more."""
+    b = book()
+    b.observe([snap(3600.0, "A", aged=1, oldest=0.0, queued=40), snap(3600.0, "B", aged=1, oldest=0.0, code=None)])
+    b.observe([snap(3900.0, "A", aged=0, oldest=3800.0), snap(3900.0, "B", aged=1, oldest=0.0, code=None)])
+    title = codes.CATALOGUE[codes.CONNECTION_REFUSED].title
+    assert [(n.t, n.kind, n.connector, n.text, n.code) for n in b.recorder.notes] == [
+        (3600.0, "insight_raised", "A", f"Insight: messages have waited over 1h on 'A' (450 4.4.316 {title}; "
+         "40 queued; Fix now available)", "450 4.4.316"),
+        (3600.0, "insight_raised", "B", "Insight: messages have waited over 1h on 'B' (no error; 1 queued)", None),
+        (3900.0, "insight_resolved", "A", "Insight resolved: nothing on 'A' has waited 1h any more", None)]
+
+
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
     """The insight appears at the first evaluation after the oldest queued message has waited one hour."""
     r = run_text(scenario_text(duration="4h", faults=REFUSED))

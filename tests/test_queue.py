@@ -5,11 +5,11 @@ import pytest
 
 from mfi_sim import loads_scenario
 from mfi_sim import queue as queue_module
-from mfi_sim.attempt import open_session
+from mfi_sim.attempt import SessionSpec, open_session
 from mfi_sim.engine import Engine
 from mfi_sim.queue import ACTIVE, READY, RETRY, SUSPENDED, ConnectorQueue
 
-from helpers import scenario_text
+from helpers import Trace, scenario_text
 
 
 def build(text: str) -> tuple[Engine, ConnectorQueue]:
@@ -104,3 +104,180 @@ def test_two_identical_traffic_tables_have_independent_arrivals() -> None:
     assert len(first) > 400 and len(second) > 400
     assert len(set(first) & set(second)) == 0
     assert len(set(arrival)) == len(arrival)
+
+
+def notes(engine: Engine, kind: str) -> list[tuple[float, str | None, str, str | None]]:
+    """The timeline notes of one kind: (time, connector, text, code)."""
+    return [(n.t, n.connector, n.text, n.code) for n in engine.recorder.notes if n.kind == kind]
+
+
+def test_fix_now_ends_the_queued_mail_with_5_1_10_and_rejects_new_mail() -> None:
+    """Fix now on a refused queue: every queued message gets an NDR 550 5.1.10 at once (counted as NDRs),
+    later mail is rejected on arrival (counted as rejected), and the queue makes no attempt any more."""
+    engine, q = build(scenario_text(duration="3h", rate="600/h", faults=refused("0s", "3h")))
+    q.advance(3600.0)
+    queued, attempts = q.ledger.queued(), q.counters.attempts
+    assert queued > 500 and q.status() == RETRY
+    q.apply_fix_now(3600.0)
+    c = q.counters
+    assert c.ndr == queued and c.ndr_by_status == {"5.1.10": queued} and c.rejected == 0
+    assert q.ledger.queued() == 0 and q.status() == READY
+    q.advance(7200.0)
+    assert c.rejected == c.received - queued > 500 and c.ndr == queued
+    assert c.attempts == attempts and q.ledger.queued() == 0 and q.status() == READY
+    assert notes(engine, "fix_effective") == [
+        (3600.0, "To on-premises", f"Fix now took effect on 'To on-premises': {queued} queued messages get an NDR "
+         "(550 5.1.10, recipient not found) and new mail for its domains is rejected at once", "450 4.4.316")]
+
+
+def test_turned_off_with_an_authoritative_domain_then_on_again() -> None:
+    """Turned off while its domain is Authoritative, a connector ends its queued mail with 5.1.10 NDRs (said
+    once in the timeline, with the count) and rejects new mail on arrival; turned on again, it queues mail for
+    its own smart host once more."""
+    engine, q = build(scenario_text(duration="3h", rate="600/h", faults=refused("0s", "3h")))
+    q.advance(3600.0)
+    queued = q.ledger.queued()
+    engine.accepted_domains["contoso.com"] = "Authoritative"
+    q.set_enabled(False)
+    c = q.counters
+    assert c.ndr == queued and c.ndr_by_status == {"5.1.10": queued} and c.rejected == 0
+    assert q.ledger.queued() == 0 and q.status() == SUSPENDED
+    assert q.spec == SessionSpec(("contoso.com",), True, 25, "None", None)
+    q.advance(5400.0)
+    rejected = c.rejected
+    assert rejected == c.received - queued > 200 and c.ndr == queued and q.ledger.queued() == 0
+    q.reroute()           # nothing is left to end: no second note
+    assert notes(engine, "default_route") == [
+        (3600.0, "To on-premises", f"Connector 'To on-premises' is off: {queued} queued messages for its domains end "
+         "on the default route (rejected for an Authoritative domain, or a mail loop when the MX points back at "
+         "the service)", None)]
+    q.set_enabled(True)
+    assert q.enabled and q.spec == SessionSpec(("mail.contoso.com",), False, 25, "None", None)
+    q.advance(7200.0)
+    assert c.rejected == rejected and q.ledger.queued() > 200 and q.status() == RETRY
+
+
+def test_a_connector_that_is_on_does_not_reroute() -> None:
+    """reroute only applies to a connector that is off: one that is on keeps its queue, even for an
+    Authoritative domain."""
+    engine, q = build(scenario_text(duration="2h", rate="600/h", faults=refused("0s", "2h")))
+    q.advance(3600.0)
+    queued = q.ledger.queued()
+    engine.accepted_domains["contoso.com"] = "Authoritative"
+    q.reroute()
+    assert q.ledger.queued() == queued and q.counters.ndr == 0 and notes(engine, "default_route") == []
+
+
+def test_new_smart_hosts_and_tls_apply_to_new_connections() -> None:
+    """New smart hosts or a new TLS setting close the open sessions: the next connections use them (here a
+    host with no DNS record, then a certificate that does not match the required domain)."""
+    for change, code in ((lambda q: q.set_smart_hosts(("nowhere.contoso.com",)), "450 4.4.312"),
+                         (lambda q: q.set_tls("DomainValidation", "other.contoso.com"), "450 4.7.320")):
+        _, q = build(scenario_text(duration="2h", rate="600/h"))
+        q.advance(1800.0)
+        delivered = q.counters.delivered
+        assert delivered > 250 and any(s is not None for s in q.pool.session)
+        change(q)
+        assert all(s is None for s in q.pool.session)
+        q.advance(3600.0)
+        assert q.status() == RETRY and q.last is not None and q.last.code == code
+        assert q.counters.delivered == delivered
+
+
+def test_changes_to_a_connector_that_is_off_wait_until_it_is_on() -> None:
+    """While the connector is off its mail takes the default route whatever its settings say; turned on, it
+    uses the smart hosts and TLS setting changed meanwhile."""
+    _, q = build(scenario_text(duration="2h", rate="600/h", connector="enabled = false"))
+    q.advance(1800.0)
+    q.set_tls("DomainValidation", "other.contoso.com")
+    q.set_smart_hosts(("nowhere.contoso.com",))
+    assert q.spec == SessionSpec(("contoso.com",), True, 25, "None", None)
+    q.advance(3600.0)
+    assert q.status() == SUSPENDED and q.last is None and q.counters.delivered > 550
+    q.set_enabled(True)
+    assert q.spec == SessionSpec(("nowhere.contoso.com",), False, 25, "DomainValidation", "other.contoso.com")
+    q.advance(5400.0)
+    assert q.status() == RETRY and q.last is not None and q.last.code == "450 4.4.312"
+
+
+def test_a_transcript_does_not_change_the_run() -> None:
+    """Recording a transcript sends each message down the watched path; the run must be the same as without,
+    recovery note included."""
+    text = scenario_text(duration="2h", rate="600/h", faults=refused("10m", "20m"))
+    runs = []
+    for capture in (None, 0):
+        engine = Engine(loads_scenario(text, "test.toml"), capture=capture)
+        q = engine.queues[0]
+        q.advance(7200.0)
+        c = q.counters
+        runs.append(((c.received, c.delivered, c.ndr, c.attempts, c.max_queue_depth, round(c.busy_s, 6)),
+                     q.retry.retries, notes(engine, "queue_recovered")))
+        assert (q.transcript_lines is None) == (capture is None)
+    assert runs[0] == runs[1]
+    (received, delivered, *_), retries, recovered = runs[1]
+    assert delivered == received and retries > 1
+    assert [(n[1], n[2], n[3]) for n in recovered] == [
+        ("To on-premises", f"Queue 'To on-premises' connected again after {retries} failed retries; delivering",
+         None)]
+
+
+@pytest.mark.parametrize("reply", ["451 4.7.500 Server busy", "550 5.7.1 Relaying denied"])
+def test_a_reply_to_rcpt_defers_or_bounces_one_message(reply: str) -> None:
+    """A 4xx to RCPT for ten minutes (about 100 messages at 600/h) defers the messages it strikes: all are
+    delivered later, with more attempts than messages; a 5xx bounces them with the destination's status. The
+    queue itself never goes into Retry."""
+    fault = (f'[[faults]]\nkind = "smtp_reply"\ntarget = "198.51.100.10"\nstage = "rcpt"\nreply = "{reply}"\n'
+             'start = "10m"\nduration = "10m"')
+    _, q = build(scenario_text(duration="2h", rate="600/h", faults=fault))
+    q.advance(7200.0)
+    c = q.counters
+    assert q.ledger.queued() == 0 and q.retry.retries == 0 and c.received > 1000
+    if reply.startswith("4"):
+        assert c.delivered == c.received and c.ndr == 0 and c.attempts > c.received + 50
+    else:
+        assert c.ndr_by_status == {"5.7.1": c.ndr} and 50 < c.ndr < 150
+        assert c.delivered + c.ndr == c.received == c.attempts
+
+
+def test_one_failed_retry_is_said_in_the_singular() -> None:
+    """A short outage that one retry outlasts: the recovery note counts "1 failed retry"."""
+    engine, q = build(scenario_text(duration="1h", rate="600/h", faults=refused("10m", "20s")))
+    q.advance(3600.0)
+    assert q.retry.retries == 1 and [n[2] for n in notes(engine, "queue_recovered")] == [
+        "Queue 'To on-premises' connected again after 1 failed retry; delivering"]
+
+
+def test_intake_draws_each_recipient_unknown_with_the_stream_s_fraction() -> None:
+    """Each new message's unknown recipients: every one with fraction 1, and about that share of them
+    otherwise (never more than the message has)."""
+    for fraction, low, high in ((1.0, 1.0, 1.0), (0.25, 0.2, 0.3)):
+        _, q = build(scenario_text(duration="1h", rate="3600/h",
+                                   traffic=f"invalid_recipient_fraction = {fraction}\nrecipients_per_message = 4"))
+        q.advance(3600.0)
+        invalid = q.store.invalid
+        assert len(invalid) > 3000 and set(invalid) <= {0, 1, 2, 3, 4}
+        assert low <= sum(invalid) / (4 * len(invalid)) <= high
+
+
+def test_each_failed_retry_is_one_attempt_and_defers_everything_queued() -> None:
+    """Refused from the start: every retry is one failed attempt (counted, with its code and its time on the
+    wire), the queue enters Retry when the attempt ends, every message that has arrived gets a DEFER with the
+    error and the server tried, and the timeline says once that the queue went into Retry."""
+    trace = Trace()
+    engine = Engine(loads_scenario(scenario_text(duration="1h", rate="600/h", faults=refused("0s", "2h")),
+                                   "test.toml"), trace=trace)
+    q = engine.queues[0]
+    q.advance(3600.0)
+    c, retry = q.counters, q.retry
+    assert q.last is not None and retry.retries > 3 and c.delivered == 0
+    error, elapsed = q.last.last_error, q.last.elapsed
+    assert c.attempts == retry.retries and c.codes_seen == {"450 4.4.316": retry.retries}
+    assert c.busy_s == pytest.approx(retry.retries * elapsed) and elapsed > 0
+    assert retry.history[0] == (pytest.approx(q.store.arrival[0] + elapsed), "mail.contoso.com", error)
+    arrival = q.store.arrival
+    for when, _, _ in retry.history:
+        deferred = [e for e in trace.events if e[1] == "DEFER" and e[0] == when]
+        assert len(deferred) == sum(1 for a in arrival if a <= when) > 0
+        assert {(e[5], e[6], e[7]) for e in deferred} == {(error, "Pending", ("mail.contoso.com", "198.51.100.10"))}
+    assert notes(engine, "queue_retry") == [(retry.history[0][0], "To on-premises",
+                                             f"Queue 'To on-premises' went into Retry: {error}", "450 4.4.316")]

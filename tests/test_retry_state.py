@@ -92,3 +92,34 @@ def test_reset_drops_pending_and_scheduled_retries() -> None:
     assert state.pending_fail == float("inf") and state.retry_at is None
     with pytest.raises(AssertionError):
         state.take_pending()
+
+
+def test_still_failing_while_a_retry_is_under_way() -> None:
+    """After the first failure the queue counts as failing until a connection works again, also while its
+    retry is being attempted (no retry scheduled, nothing pending): an expiry then still names the failure."""
+    state = RetryState(get_policy("exchange-online"))
+    state.connection_failed(REFUSED, 10.0)
+    state.enter(*state.take_pending())
+    state.retried()
+    state.retry_at = None          # the loop clears it when the retry's attempt starts
+    assert state.failures == 1 and state.failing()
+    state.recovered()
+    assert not state.failing()
+
+
+def test_a_message_level_error_becomes_the_last_error() -> None:
+    """error(): a message-level reply is the queue's last error, seen at `t`, without entering Retry."""
+    state = RetryState(get_policy("exchange-online"))
+    state.error(REFUSED, 42.0)
+    assert state.last is REFUSED and state.last_error_time == 42.0 and not state.failing()
+
+
+def test_attempts_since_lists_the_failed_retries_from_an_instant() -> None:
+    """attempts_since(t): the failed retries at or after t, oldest first (what a message arriving at t saw)."""
+    state = RetryState(get_policy("exchange-online"))
+    for t in (10.0, 400.0, 1000.0):
+        state.connection_failed(REFUSED, t)
+        state.enter(*state.take_pending())
+    row = (REFUSED.server_name, REFUSED.last_error)
+    assert state.attempts_since(400.0) == ((400.0, *row), (1000.0, *row))
+    assert state.attempts_since(1001.0) == () and len(state.attempts_since(0.0)) == 3
