@@ -243,7 +243,9 @@ def _sweep(args: argparse.Namespace) -> int:
     text = read_text(args.scenario)
     data = parse_toml(text, args.scenario)
     if args.duration is not None:      # the limits hold for the duration asked for, too
-        check_size(scenario_from_data(dict(data), args.scenario, text), args.duration)
+        scenario = scenario_from_data(dict(data), args.scenario, text)
+        check_size(scenario, args.duration)
+        _note_cut_short(scenario, args.duration)
     settings = [parse_set(expr) for expr in args.sets]
     for option in ("csv", "report"):
         target_path = getattr(args, option)

@@ -373,6 +373,13 @@ def test_duration_cut_short_is_said_on_stderr() -> None:
     assert "test 'after Fix now nothing is queued' looks at 6h" in out.stderr
 
 
+def test_sweep_duration_cut_short_is_said_on_stderr() -> None:
+    """sweep --duration says what every point of the sweep leaves out, as run does."""
+    out = cli("sweep", "connection-refused", "--quiet", "--duration", "2h", "--replications", "1")
+    assert out.returncode == 0, out.stderr
+    assert "cuts the run short: action fix_now at 5h" in out.stderr
+
+
 def test_matchable_labels_are_the_fields_alerts_carry() -> None:
     """The labels a test may match are exactly the fields a real alert carries (no label matches nothing)."""
     from mfi_sim.scenario.expectations import ALERT_LABELS
