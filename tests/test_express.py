@@ -33,12 +33,13 @@ def lane_closed() -> Iterator[None]:
         yield
 
 
-Run = tuple[str, list[NdrRecord], list[tuple[float, int, int]], list[QueueSnapshot]]
+Run = tuple[str, list[NdrRecord], list[tuple[float, int, int]], list[QueueSnapshot], list[tuple[Any, ...]]]
 
 
 def run(text: str, stops: list[float]) -> Run:
     """The run's JSON, its NDRs, (time, attempts, max depth) at each of `stops` (advancing the queue there first,
-    as actions do), and every evaluation's snapshot (aged messages, oldest arrival, status...)."""
+    as actions do), every evaluation's snapshot (aged messages, oldest arrival, status...), and per connector the
+    figures the JSON rounds (connection time, latencies)."""
     ndrs: list[NdrRecord] = []
     engine = Engine(loads_scenario(text, "lane.toml"), on_ndr=ndrs.append)
     q = engine.queues[0]
@@ -46,7 +47,10 @@ def run(text: str, stops: list[float]) -> Run:
     for t in stops:
         q.advance(t)
         seen.append((q.now, q.counters.attempts, q.counters.max_queue_depth))
-    return result_json(engine.run()), ndrs, seen, engine.recorder.snapshots
+    result = engine.run()
+    exact = [(c.busy_s, c.latency.total, c.latency.max, c.latency.bins(), c.ndr_latency.bins())
+             for c in result.connectors]      # unrounded: connection time and every latency
+    return result_json(result), ndrs, seen, engine.recorder.snapshots, exact
 
 
 @st.composite
