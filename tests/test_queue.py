@@ -281,3 +281,23 @@ def test_each_failed_retry_is_one_attempt_and_defers_everything_queued() -> None
         assert {(e[5], e[6], e[7]) for e in deferred} == {(error, "Pending", ("mail.contoso.com", "198.51.100.10"))}
     assert notes(engine, "queue_retry") == [(retry.history[0][0], "To on-premises",
                                              f"Queue 'To on-premises' went into Retry: {error}", "450 4.4.316")]
+
+
+def test_a_connector_that_uses_mx_sends_to_the_domain_s_mx_host() -> None:
+    """A connector with use_mx and no smart host looks up the recipient domain's MX (here mail.contoso.com)."""
+    text = scenario_text(duration="1h", rate="600/h", connector="use_mx = true")
+    _, q = build(text.replace('smart_hosts = ["mail.contoso.com"]\n', ""))
+    assert q.spec == SessionSpec(("contoso.com",), True, 25, "None", None)
+    q.advance(3600.0)
+    assert q.last is None and q.counters.delivered == q.counters.received > 500
+
+
+@pytest.mark.parametrize("domain, code", [("mail.contoso.com", None), ("other.contoso.com", "450 4.7.320")])
+def test_a_connector_s_own_tls_setting_holds_from_the_start(domain: str, code: str | None) -> None:
+    """DomainValidation from the scenario: the certificate must name the connector's TLS domain, else every
+    connection fails its validation and nothing is delivered."""
+    _, q = build(scenario_text(duration="1h", rate="600/h",
+                               connector=f'tls = "DomainValidation"\ntls_domain = "{domain}"'))
+    q.advance(3600.0)
+    assert (q.last.code if q.last else None) == code
+    assert (q.counters.delivered > 500) == (code is None)
