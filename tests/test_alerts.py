@@ -356,6 +356,10 @@ def test_unit_the_timeline_says_who_was_told_about_a_raise() -> None:
          "connectors queued over 1h (A, B); tenant admins notified", "450 4.4.316")]
     [policy] = policies(b)
     assert policy in b.firing_at(3600.0) and len(b.firing_at(3600.0)) == 3 and b.firing_at(3599.0) == []
+    per_connector = book(scope="connector")
+    per_connector.observe([snap(3600.0, "A", aged=250, oldest=0.0)])
+    assert [n.text for n in per_connector.recorder.notes if n.kind == "alert_raised"] == [
+        "Alert 'Messages have been delayed' (High): 250 messages on 'A' queued over 1h (A); tenant admins notified"]
 
 
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
