@@ -415,3 +415,17 @@ def test_the_first_failure_s_transcript_names_its_attempt_and_message() -> None:
     assert opened.transcript_lines is not None and opened.transcript_lines[0].endswith(" attempt 3 for message 2")
     assert "=== Connected to 198.51.100.10." in opened.transcript_lines
     assert opened.transcript_lines[-1] == "=== Outcome: 250 2.6.0 Queued mail for delivery"
+
+
+def test_every_recipient_received_is_one_receive_event() -> None:
+    """With a trace, intake writes one RECEIVE per recipient of each new message, at its arrival."""
+    trace = Trace()
+    engine = Engine(loads_scenario(scenario_text(duration="1h", rate="600/h", traffic="recipients_per_message = 2"),
+                                   "test.toml"), trace=trace)
+    q = engine.queues[0]
+    q.advance(600.0)
+    received = [e for e in trace.events if e[1] == "RECEIVE"]
+    arrival = q.store.arrival
+    assert len(received) == 2 * len(arrival) == q.counters.received > 100
+    assert received[:4] == [(arrival[n], "RECEIVE", 0, n, k, "Message received by the service", "Pending", None)
+                            for n in (0, 1) for k in (0, 1)]
