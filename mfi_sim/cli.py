@@ -128,8 +128,6 @@ def _error(text: str, bounded: bool = False) -> None:
 def _run(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .output.atomic import OutputSet
-    from .output.events import EventWriter
-    from .output.json_result import result_json
     from .output.ndr_files import NdrDirectory
     from .output.terminal import story_text, summary_text
     from .scenario import check_size, load_scenario
@@ -144,22 +142,10 @@ def _run(args: argparse.Namespace) -> int:
         path = getattr(args, option)
         if path is not None and Path(path).is_dir():
             raise OptionError(f"--{option.replace('_', '-')}: {path} is a directory")
-    capture = None
-    if args.transcript is not None:
-        if args.transcript == "first-failure":
-            capture = 0
-        elif args.transcript.isdigit() and int(args.transcript) > 0:
-            capture = int(args.transcript)
-        else:
-            raise OptionError(f"--transcript: expected a positive number or first-failure, got {args.transcript!r}")
-    sinks: list[Any] = []
+    capture = _capture(args.transcript)
     outputs = OutputSet()     # every output of the run: all new, or all as they were (SIGTERM, full disk)
     try:
-        if args.events:
-            sinks.append(EventWriter(args.events, scenario, outputs=outputs))
-        if args.trace:
-            from .output.trace_csv import TraceCsvWriter
-            sinks.append(TraceCsvWriter(args.trace, scenario, outputs=outputs))
+        sinks = _trace_sinks(args, scenario, outputs)
         from .records import TeeSink
         trace = sinks[0] if len(sinks) == 1 else TeeSink(sinks) if sinks else None
         ndrs = NdrDirectory(args.ndr_dir, scenario, outputs) if args.ndr_dir else None
@@ -170,22 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(terminal(story_text(scenario)))
         result = engine.run()
-        renders: list[tuple[str, Callable[[Result], str]]] = []
-        if args.json:
-            renders.append((args.json, result_json))
-        if args.report:
-            from .output.html_report import report_html
-            renders.append((args.report, report_html))
-        if args.queue_snapshots:
-            from .output.queue_snapshots import queue_snapshots_jsonl
-            renders.append((args.queue_snapshots, queue_snapshots_jsonl))
-        if args.metrics:
-            from .output.metrics import openmetrics_text
-            renders.append((args.metrics, openmetrics_text))
-        if args.promtool_series:
-            from .output.metrics import promtool_series_yaml
-            renders.append((args.promtool_series, promtool_series_yaml))
-        for path, render in renders:
+        for path, render in _renders(args):
             outputs.write(path, render(result))
         for sink in sinks:
             sink.close()
@@ -199,6 +170,42 @@ def _run(args: argparse.Namespace) -> int:
             print(terminal(f"\nTranscript on '{c.name}'"))
             print(terminal("\n".join(c.transcript_lines)) if c.transcript_lines else "  (no such attempt in this run)")
     return EXIT_OK
+
+
+def _capture(transcript: str | None) -> int | None:
+    """--transcript: the attempt to record (0 for the first failure), or None when not asked for."""
+    if transcript is None:
+        return None
+    if transcript == "first-failure":
+        return 0
+    if transcript.isdigit() and int(transcript) > 0:
+        return int(transcript)
+    raise OptionError(f"--transcript: expected a positive number or first-failure, got {transcript!r}")
+
+
+def _trace_sinks(args: argparse.Namespace, scenario: Any, outputs: Any) -> list[Any]:
+    """The message-trace writers asked for (--events, --trace), writing into `outputs`."""
+    sinks: list[Any] = []
+    if args.events:
+        from .output.events import EventWriter
+        sinks.append(EventWriter(args.events, scenario, outputs=outputs))
+    if args.trace:
+        from .output.trace_csv import TraceCsvWriter
+        sinks.append(TraceCsvWriter(args.trace, scenario, outputs=outputs))
+    return sinks
+
+
+#: The outputs rendered from a run's Result: option, module (under mfi_sim.output), function.
+_RENDERS = (("json", "json_result", "result_json"), ("report", "html_report", "report_html"),
+            ("queue_snapshots", "queue_snapshots", "queue_snapshots_jsonl"),
+            ("metrics", "metrics", "openmetrics_text"), ("promtool_series", "metrics", "promtool_series_yaml"))
+
+
+def _renders(args: argparse.Namespace) -> list[tuple[str, Callable[[Result], str]]]:
+    """(path, render) for each output asked for; each module is imported only when its output is."""
+    import importlib
+    return [(getattr(args, option), getattr(importlib.import_module(f"{__package__}.output.{module}"), name))
+            for option, module, name in _RENDERS if getattr(args, option)]
 
 
 def _warn_limits(scenario: Any) -> None:
@@ -236,7 +243,9 @@ def _sweep(args: argparse.Namespace) -> int:
     text = read_text(args.scenario)
     data = parse_toml(text, args.scenario)
     if args.duration is not None:      # the limits hold for the duration asked for, too
-        check_size(scenario_from_data(dict(data), args.scenario, text), args.duration)
+        scenario = scenario_from_data(dict(data), args.scenario, text)
+        check_size(scenario, args.duration)
+        _note_cut_short(scenario, args.duration)
     settings = [parse_set(expr) for expr in args.sets]
     for option in ("csv", "report"):
         target_path = getattr(args, option)

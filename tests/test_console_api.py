@@ -169,7 +169,10 @@ def test_replay_of_a_trainee_session_gives_the_same_run(tmp_path: Path) -> None:
     c = client()
     sid = new_session(c, seed=11)
     base = f"/api/sessions/{sid}"
-    post(c, f"{base}/advance", {"by": "2h7m13.25s"})
+    post(c, f"{base}/advance", {"by": "20m"})
+    assert post(c, f"{base}/actions", {"do": "fix_now", "connector": CONN}).status_code == 409   # not offered yet
+    assert post(c, f"{base}/actions", {"do": "fix_now", "connector": "Nope"}).status_code == 409  # not taken at all
+    post(c, f"{base}/advance", {"to": "2h7m13.25s"})
     assert post(c, f"{base}/actions", {"do": "fix_now", "connector": CONN}).status_code == 200
     post(c, f"{base}/advance", {"until": "next-event"})
     post(c, f"{base}/advance", {"by": "47m"})
@@ -189,6 +192,11 @@ def test_replay_of_a_trainee_session_gives_the_same_run(tmp_path: Path) -> None:
     assert state["summary"] == batch["summary"]
     assert state["alerts"] == batch["alerts"]
     assert [{k: c[k] for k in batch["connectors"][0]} for c in state["connectors"]] == batch["connectors"]
+    trainee = [(a["at_s"], a["do"], a["status"]) for a in batch["actions"] if a["at_s"] in (1200.0, 7633.25, 10620.0)]
+    assert trainee == [(1200.0, "fix_now", "refused"), (7633.25, "fix_now", "accepted"),   # the refusal replays too
+                       (10620.0, "disable_connector", "accepted")]
+    assert [r["reason"] for r in state["refusals"]][:1] == [a["reason"] for a in batch["actions"] if a["at_s"] == 1200]
+    assert [a["do"] for a in state["actions"]] == ["fix_now", "disable_connector"]
 
 
 def test_exercise_mode_hides_the_story_and_debriefs() -> None:

@@ -118,6 +118,14 @@ def test_bundled_scenarios_pass_their_own_tests() -> None:
     assert " 0 failed" in out.stdout and "no tests" not in out.stdout
 
 
+def test_bundled_tests_hold_on_other_seeds() -> None:
+    """The bundled stories are pinned to the model, not to one seed: no test is FLAKY over derived seeds."""
+    files = sorted(str(p) for p in SCENARIOS.glob("*.toml"))
+    out = cli("test", *files, "--seeds", "4")
+    assert out.returncode == 0, out.stdout
+    assert "FLAKY" not in out.stdout and " 0 failed" in out.stdout
+
+
 def test_junit_is_valid_xml() -> None:
     """junit_xml of no outcomes is still a valid document."""
     assert ET.fromstring(junit_xml([]).split("\n", 1)[1]).tag == "testsuites"
@@ -371,6 +379,13 @@ def test_duration_cut_short_is_said_on_stderr() -> None:
     assert out.returncode == 0
     assert "cuts the run short: action fix_now at 5h" in out.stderr
     assert "test 'after Fix now nothing is queued' looks at 6h" in out.stderr
+
+
+def test_sweep_duration_cut_short_is_said_on_stderr() -> None:
+    """sweep --duration says what every point of the sweep leaves out, as run does."""
+    out = cli("sweep", "connection-refused", "--quiet", "--duration", "2h", "--replications", "1")
+    assert out.returncode == 0, out.stderr
+    assert "cuts the run short: action fix_now at 5h" in out.stderr
 
 
 def test_matchable_labels_are_the_fields_alerts_carry() -> None:

@@ -61,7 +61,8 @@ class Session:
         self.engine = Engine(scenario, seed, trace=self.log)
         self.engine.start()
         self.engine.advance(0.0)
-        self.tables: list[dict[str, Any]] = []
+        self.tables: list[dict[str, Any]] = []        # every action taken, as [[actions]] tables (the replay's)
+        self.accepted: list[bool] = []                # ... and whether the service accepted it
         self.refusals: list[tuple[float, str, str]] = []
         self.lock = threading.Lock()
         self.touched = time.monotonic()
@@ -120,9 +121,11 @@ class Session:
             reason = checked
         else:
             action, table = checked
+            logged = len(self.engine.action_log)
             reason = self.engine.act(action)
-            if reason is None:
-                self.tables.append(table)
+            if len(self.engine.action_log) > logged:    # taken, accepted or refused by the service (Fix now not
+                self.tables.append(table)               # offered): the replay takes it too, with the same verdict
+                self.accepted.append(reason is None)
         if reason is not None:
             what = fields.get("do", "?") if isinstance(fields, dict) else "?"
             self.refusals.append((self.now, str(what), reason))

@@ -43,7 +43,7 @@ def state(s: Session) -> dict[str, Any]:
         "fault_windows": [] if s.exercise else [
             {"index": sf.index, "start_s": sf.start, "end_s": min(sf.end, now), "kind": sf.fault.kind,
              "target": sf.fault.target} for sf in e.faults.faults if sf.start <= now],
-        "actions": [{"t": parse_duration(t["at"]), **t} for t in s.tables],
+        "actions": [{"t": parse_duration(t["at"]), **t} for t, ok in zip(s.tables, s.accepted) if ok],
         "refusals": [{"t": t, "do": do, "reason": why} for t, do, why in s.refusals],
         "dns": [{"name": n, "type": ty, "ttl": ttl, "value": v} for n, ty, ttl, v in e.world.resolver.zones.records()],
         "servers": _servers(s),

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ..errors import ScenarioError
 from ..escaping import echo
-from ..faults import KINDS, REPLY_STAGES, Target
+from ..faults import KINDS, REPLY_STAGES
 from ..units import format_duration, parse_instant, parse_rate, parse_size
-from . import limits
+from . import limits, references
 from . import schema as s
 from .fields import allowed
 from .expectations import read_tests
@@ -336,7 +336,38 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
     `used`, if given, collects the (table, field) pairs the data contained."""
     ctx = Context(source, text, used)
     top = Reader(data, "", ctx, "")
-    sc = top.sub("scenario")
+    name, description, seed, start, duration = _scenario_table(top.sub("scenario"))
+    tenant = _tenant(top.sub("tenant"))
+    connectors = tuple(_connector(r) for r in top.tables("connectors"))
+    if not connectors:
+        raise ctx.error("connectors", "at least one [[connectors]] table is needed")
+    _unique(ctx, [c.name for c in connectors], "connectors", "name")
+    routed = references.routed_domains(ctx, connectors)
+    zones, parsed, resolver = _zones(top.sub("dns"))
+    names = resolver.names()
+    servers = tuple(_server(r, start) for r in top.tables("servers"))
+    _unique(ctx, [f"{sv.address}:{sv.port}" for sv in servers], "servers", "address")
+    addresses = {sv.address for sv in servers}
+    references.check_smart_hosts(ctx, connectors, names, addresses)
+    traffic = tuple(_traffic(r, connectors[0].recipient_domains[0]) for r in top.tables("traffic"))
+    references.check_traffic(ctx, traffic, routed)
+    faults = tuple(_fault(r) for r in top.tables("faults"))
+    references.check_faults(ctx, faults, names, addresses)
+    actions = tuple(sorted((_action(r, start, duration) for r in top.tables("actions")), key=lambda a: a.at))
+    references.check_actions(ctx, actions, connectors, addresses, len(faults), resolver)
+    alerts = _alerts(top.sub("alerts"))
+    scenario = s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
+                          tenant=tenant, connectors=connectors, zones=tuple(zones), servers=servers,
+                          traffic=traffic, faults=faults, actions=actions, alerts=alerts, source=source,
+                          parsed_zones=parsed)
+    scenario = replace(scenario, tests=read_tests(top, ctx, scenario))
+    top.done()
+    check_size(scenario, max_messages=max_messages)
+    return scenario
+
+
+def _scenario_table(sc: Reader) -> tuple[str, str, int, datetime, float]:
+    """[scenario]: name, description, seed, start and duration."""
     name = sc.text("name")
     description = sc.text("description", "", limit=limits.MAX_DESCRIPTION, lines=True)
     seed = sc.integer("seed", 1, 0, 2 ** 63 - 1)
@@ -349,88 +380,7 @@ def scenario_from_data(data: dict[str, Any], source: str = "<scenario>", text: s
     if duration > limits.MAX_DURATION:
         raise sc.error("duration", f"must be at most {limits.MAX_DURATION / 86400:g} days (a month)")
     sc.done()
-
-    tenant = _tenant(top.sub("tenant"))
-    connectors = tuple(_connector(r) for r in top.tables("connectors"))
-    if not connectors:
-        raise ctx.error("connectors", "at least one [[connectors]] table is needed")
-    _unique(ctx, [c.name for c in connectors], "connectors", "name")
-    seen_domains: dict[str, str] = {}
-    for i, c in enumerate(connectors):
-        for d in c.recipient_domains:
-            if d in seen_domains:
-                raise ctx.error(f"connectors[{i}].recipient_domains",
-                                f"{d!r} is already routed by connector {seen_domains[d]!r}", "connectors", i,
-                                "recipient_domains")
-            seen_domains[d] = c.name
-
-    zones, parsed, resolver = _zones(top.sub("dns"))
-    names = resolver.names()
-
-    servers = tuple(_server(r, start) for r in top.tables("servers"))
-    _unique(ctx, [f"{sv.address}:{sv.port}" for sv in servers], "servers", "address")
-    addresses = {sv.address for sv in servers}
-
-    for i, c in enumerate(connectors):
-        for h in c.smart_hosts:
-            if not is_ip(h) and h not in names:
-                raise ctx.error(f"connectors[{i}].smart_hosts", f"{h!r} is not a name in any [dns] zone",
-                                "connectors", i, "smart_hosts")
-            if is_ip(h) and h not in addresses:
-                raise ctx.error(f"connectors[{i}].smart_hosts", f"no [[servers]] entry has address {h}",
-                                "connectors", i, "smart_hosts")
-
-    default_to = connectors[0].recipient_domains[0]
-    traffic = tuple(_traffic(r, default_to) for r in top.tables("traffic"))
-    for i, t in enumerate(traffic):
-        if t.to not in seen_domains:
-            raise ctx.error(f"traffic[{i}].to", f"no connector routes {t.to!r} (see recipient_domains)",
-                            "traffic", i, "to")
-
-    faults = tuple(_fault(r) for r in top.tables("faults"))
-    for i, f in enumerate(faults):
-        if KINDS[f.kind].target is Target.DNS:
-            if f.target not in names:
-                raise ctx.error(f"faults[{i}].target", f"{f.target!r} is not a name in any [dns] zone",
-                                "faults", i, "target")
-        elif f.target not in addresses:
-            raise ctx.error(f"faults[{i}].target", f"no [[servers]] entry has address {f.target!r}",
-                            "faults", i, "target")
-    actions = tuple(sorted((_action(r, start, duration) for r in top.tables("actions")), key=lambda a: a.at))
-    connector_names = {c.name for c in connectors}
-    for i, a in enumerate(actions):
-        if a.connector is not None and a.connector not in connector_names:
-            raise ctx.error(f"actions[{i}].connector", f"no connector is called {a.connector!r}", "actions", i,
-                            "connector")
-        if a.do == "renew_certificate" and a.target not in addresses:
-            raise ctx.error(f"actions[{i}].target", f"no [[servers]] entry has address {a.target!r}", "actions",
-                            i, "target")
-        carried = {d for c in connectors for d in c.recipient_domains}
-        if a.do == "set_accepted_domain" and a.domain not in carried:
-            raise ctx.error(f"actions[{i}].domain", f"no connector carries the domain {a.domain!r}", "actions", i,
-                            "domain")
-        if a.do == "clear_fault" and (a.fault is None or a.fault >= len(faults)):
-            raise ctx.error(f"actions[{i}].fault", f"there is no [[faults]] entry number {a.fault}", "actions", i,
-                            "fault")
-        if a.do == "set_dns_record":
-            try:
-                _check_record(a)
-            except ValueError as exc:
-                raise ctx.error(f"actions[{i}].value", str(exc), "actions", i, "value") from None
-            try:   # a dry run on the validation resolver: the change must be one the zones can take
-                resolver.set_record(a.name or "", a.type or "A", a.value or "", a.ttl)
-            except ValueError as exc:
-                raise ctx.error(f"actions[{i}].name", str(exc), "actions", i, "name") from None
-
-    alerts = _alerts(top.sub("alerts"))
-    scenario = s.Scenario(name=name, description=description.strip(), seed=seed, start=start, duration=duration,
-                          tenant=tenant, connectors=connectors, zones=tuple(zones), servers=servers,
-                          traffic=traffic, faults=faults, actions=actions, alerts=alerts, source=source,
-                          parsed_zones=parsed)
-    scenario = replace(scenario, tests=read_tests(top, ctx, scenario))
-    top.done()
-    check_size(scenario, max_messages=max_messages)
-    return scenario
+    return name, description, seed, start, duration
 
 
 def _zones(r: Reader) -> tuple[list[str], tuple[Any, ...], Any]:
@@ -465,16 +415,6 @@ def _zones(r: Reader) -> tuple[list[str], tuple[Any, ...], Any]:
     except ValueError as exc:
         raise r.error(texts[-1][0] if texts else "zone", str(exc)) from None
     return [text for _, text in texts], tuple(parsed), resolver
-
-
-def _check_record(a: s.Action) -> None:
-    import dns.rdata
-    import dns.rdataclass
-    import dns.rdatatype
-    try:
-        dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(a.type or "A"), a.value or "")
-    except Exception as exc:  # dnspython raises several syntax error types
-        raise ValueError(f"not a valid {a.type} record value: {a.value!r} ({exc})") from None
 
 
 def _unique(ctx: Context, values: list[str], table: str, key: str) -> None:
