@@ -8,6 +8,7 @@ from mfi_sim import queue as queue_module
 from mfi_sim.attempt import SessionSpec, open_session
 from mfi_sim.engine import Engine
 from mfi_sim.queue import ACTIVE, READY, RETRY, SUSPENDED, ConnectorQueue
+from mfi_sim.records import NdrRecord
 
 from helpers import Trace, scenario_text
 
@@ -429,3 +430,24 @@ def test_every_recipient_received_is_one_receive_event() -> None:
     assert len(received) == 2 * len(arrival) == q.counters.received > 100
     assert received[:4] == [(arrival[n], "RECEIVE", 0, n, k, "Message received by the service", "Pending", None)
                             for n in (0, 1) for k in (0, 1)]
+
+
+def test_an_attempt_that_would_end_after_the_deadline_expires_at_the_deadline() -> None:
+    """Lifetime 20 minutes, 10-minute sessions after a 15-minute outage: a message whose attempt would finish
+    after its expiry expires at arrival + 20 minutes exactly (SPEC 1.2), and every message is accounted for."""
+    ndrs: list[NdrRecord] = []
+    text = scenario_text(duration="1h", rate="60/h", faults=refused("0s", "15m"), tenant='message_expiration = "20m"',
+                         server='service_time = "10m"').replace('service_time = "200ms"\n', "")
+    q = Engine(loads_scenario(text, "test.toml"), on_ndr=ndrs.append).queues[0]
+    q.advance(3600.0)
+    c, arrival = q.counters, q.store.arrival
+    assert q.expired > 5 and len(ndrs) == q.expired == len({r.number for r in ndrs})
+    assert all(r.t == arrival[r.number] + 1200.0 for r in ndrs)
+    assert c.delivered + q.expired + q.ledger.queued() == c.received   # (delivered counts those on the wire)
+
+
+def test_busy_time_is_the_time_spent_sending() -> None:
+    """busy_s adds each attempt's time on the wire: about the mean service time (200 ms) per message."""
+    _, q = build(scenario_text(duration="1h", rate="3600/h"))
+    q.advance(3600.0)
+    assert 0.18 < q.counters.busy_s / q.counters.delivered < 0.22
