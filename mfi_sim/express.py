@@ -33,7 +33,12 @@ def open_for(q: ConnectorQueue) -> bool:
 
 
 def serve(q: ConnectorQueue, t1: float) -> None:
-    """Serves what the lane can before `t1`: the backlog first, then arrivals that go at once."""
+    """Serves what the lane can before `t1`: the backlog first, then arrivals that go at once.
+
+    Only a healthy queue: nothing handled at once (Fix now, default route), no deferred or ready-again message
+    (they go first, on their own timers), no Retry under way. Some of these imply each other today (a failed
+    attempt always leaves its message deferred; Retry closes every session, and the lane needs an open one); each
+    is checked anyway, so that the lane never relies on how the general loop happens to get there."""
     ledger, retry = q.ledger, q.retry
     if q.intake.handle_at_once is not None or retry.failures or retry.pending_fail < INF \
             or retry.retry_at is not None or ledger.ready or ledger.deferred:
@@ -59,9 +64,7 @@ def _backlog(q: ConnectorQueue, t1: float) -> None:
         number = waiting[0]
         r = arrival[number]
         f0, slot = free[0]
-        s = f0 if f0 > r else r
-        if s < now:
-            s = now
+        s = f0 if f0 > now else now        # the message waits (r <= now): it starts when the connection is free
         sess = session[slot]
         if s >= t1 or r + expiration <= s or sess is None or left[slot] <= 0 or r > f0 + KEEPALIVE:
             break       # the horizon, an expiry, or a new connection: the general loop

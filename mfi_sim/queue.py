@@ -7,7 +7,9 @@ the queue changes, and the result does not depend on how often it is called. No 
 
 Each turn of the loop finds the next message and the next free connection, plays what falls due before
 then (`_until`), and makes one attempt. A connection-level failure puts the whole queue into Retry when the
-loop reaches the failed attempt's end (`_move`, SPEC 1.2); a recipient-level 4xx defers one message.
+loop reaches the failed attempt's end (`_move`, SPEC 1.2); a recipient-level 4xx defers one message. While the
+queue is healthy, each turn first lets the express lane (express.py) serve what it can in a tight loop, with the
+same results.
 """
 from __future__ import annotations
 

@@ -18,6 +18,14 @@ from mfi_sim.records import NdrRecord, QueueSnapshot
 from helpers import scenario_text
 
 
+#: Connection-level faults (the queue goes into Retry) and message-level ones (a 4xx defers one message, with
+#: its own timer, a dropped connection sends it back): the lane must hand back while either leaves traces.
+FAULTS = ['kind = "connection_refused"', 'kind = "connect_timeout"', 'kind = "service_unavailable"',
+          'kind = "smtp_reply"\nstage = "rcpt"\nreply = "451 4.7.500 Busy"',
+          'kind = "smtp_reply"\nstage = "data"\nreply = "550 5.7.1 Blocked"',
+          'kind = "connection_closed"\nstage = "data"']
+
+
 @contextmanager
 def lane_closed() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
@@ -45,10 +53,10 @@ def run(text: str, stops: list[float]) -> Run:
 def workloads(draw: st.DrawFn) -> tuple[str, list[float]]:
     hours = draw(st.integers(1, 4))
     faults = ""
-    if draw(st.booleans()):
-        faults = (f'[[faults]]\nkind = "{draw(st.sampled_from(["connection_refused", "connect_timeout"]))}"\n'
-                  f'target = "198.51.100.10"\nstart = "{draw(st.integers(0, 60 * hours))}m"\n'
-                  f'duration = "{draw(st.integers(1, 120))}m"\n')
+    for _ in range(draw(st.integers(0, 2))):
+        faults += (f'[[faults]]\n{draw(st.sampled_from(FAULTS))}\ntarget = "198.51.100.10"\n'
+                   f'start = "{draw(st.integers(0, 60 * hours))}m"\nduration = "{draw(st.integers(1, 120))}m"\n'
+                   f'probability = {draw(st.sampled_from([1.0, 1.0, 0.3]))}\n')
     second = ""
     if draw(st.booleans()):     # a second stream: arrivals of two streams can fall at the same instant
         second = (f'[[traffic]]\nrate = "{draw(st.integers(100, 3000))}/h"\nto = "contoso.com"\n'
