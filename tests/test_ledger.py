@@ -337,3 +337,65 @@ def test_a_delivered_message_s_time_in_the_system() -> None:
     assert (ledger.latency.count, ledger.latency.total) == (1, 60.0)
     times = ledger.counters.times.extra_delivered
     assert (times.count, times.total) == (2, 120.0)
+
+
+def test_a_deferred_message_waits_for_its_own_time_not_its_number() -> None:
+    """The deferral heap is ordered by retry time: message 7, due at 1000 s, is not ready at 500 s."""
+    ledger = ledger_with([float(i) for i in range(8)])
+    ledger.waiting.remove(7)
+    ledger.deferred.append((1000.0, 7))
+    ledger.play_timers(500.0)
+    assert ledger.deferred == [(1000.0, 7)] and ledger.ready == []
+    ledger.play_timers(1000.0)
+    assert ledger.ready == [7]
+
+
+def test_a_reply_without_an_enhanced_status_bounces_as_5_0_0() -> None:
+    """A permanent reply with no enhanced status code (plain "550 ...") is counted and reported as 5.0.0."""
+    ledger, _, ndrs = traced([0.0])
+    ledger.fail(ledger.next_message(), 30.0, "550 Relaying denied", SENT)
+    assert ledger.counters.ndr_by_status == {"5.0.0": 1}
+    assert ndrs[0].recipients == ((0, "5.0.0", "550 Relaying denied"),)
+    assert (ledger.counters.times.ndr.count, ledger.counters.times.ndr.total) == (1, 30.0)
+
+
+def test_partly_delivered_messages_add_up() -> None:
+    """Two messages with an unknown recipient each: deliveries and NDRs add up over both, with their times in
+    the system; the SEND events carry the delivery time."""
+    ledger, trace, _ = traced([100.0, 200.0], rcpts=3, invalid=1)
+    ledger.delivered(ledger.next_message(), 3, 1, 160.0, SENT)
+    ledger.delivered(ledger.next_message(), 3, 1, 260.0, SENT)
+    c = ledger.counters
+    assert (c.delivered, c.ndr) == (4, 2)
+    assert (c.times.extra_delivered.count, c.times.extra_delivered.total) == (2, 120.0)
+    assert {e[0] for e in trace.events if e[1] == "SEND" and e[3] == 1} == {260.0}
+    fast, fast_trace, _ = traced([0.0], rcpts=2)
+    fast.delivered(fast.next_message(), 2, 0, 5.0, SENT)
+    assert [e[0] for e in fast_trace.events] == [5.0, 5.0]
+
+
+def test_a_delay_notice_lists_only_the_recipients_still_pending() -> None:
+    """A message whose unknown recipient already had its NDR: the delay notice lists the other two only."""
+    ledger, _, ndrs = traced([0.0], rcpts=3, invalid=1, delay=HOUR)
+    ledger.store.status[0] = INVALID_GONE
+    ledger.delay_notifications(HOUR)
+    assert [i for i, _, _ in ndrs[0].recipients] == [1, 2]
+
+
+def test_a_message_with_no_recipient_left_gets_no_notice() -> None:
+    """Refused or bounced when every recipient already had its NDR: nothing more is counted or sent."""
+    ledger, _, ndrs = traced([0.0, 1.0], rcpts=1, invalid=1)
+    for number in (0, 1):
+        ledger.store.status[number] = INVALID_GONE
+    ledger.waiting.clear()
+    ledger.refuse(0, 50.0, at_arrival=False)
+    ledger.loop(1, 50.0, codes.MAIL_LOOP)
+    assert ndrs == [] and ledger.counters.ndr == 0
+
+
+def test_an_old_message_that_bounces_leaves_the_aged_count_once() -> None:
+    """aged_messages counts queued messages older than `aged_after`; one that ends leaves it exactly once."""
+    ledger = ledger_with([0.0, 10.0, 20.0])
+    assert ledger.aged_messages(HOUR + 15.0) == 2
+    ledger.fail(0, HOUR + 16.0, "550 5.7.1 Relaying denied", SENT)
+    assert ledger.aged_messages(HOUR + 16.0) == 1 and ledger.aged_messages(HOUR + 25.0) == 2
