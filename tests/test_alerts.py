@@ -337,6 +337,31 @@ def test_unit_the_timeline_tells_the_insight_s_story() -> None:
         (3900.0, "insight_resolved", "A", "Insight resolved: nothing on 'A' has waited 1h any more", None)]
 
 
+def test_unit_a_match_exactly_one_window_later_still_reopens() -> None:
+    """"Within the aggregation window" includes its end: evaluations fall on a grid, so a match exactly
+    `aggregation` after the last one is common, and reopens the auto-resolved alert."""
+    b = book(auto_resolve=True, aggregation=600.0)
+    b.observe([snap(3600.0, aged=300, oldest=0.0)])
+    b.observe([snap(3900.0, aged=0, oldest=None)])
+    b.observe([snap(4200.0, aged=300, oldest=0.0)])
+    assert [a.id for a in policies(b)] == ["policy-1"] and len(b.notifications) == 1
+
+
+def test_unit_the_timeline_says_who_was_told_about_a_raise() -> None:
+    """The raise note names the main connector, the count, where it was counted, the contributors and the code."""
+    b = book()
+    b.observe([snap(3600.0, "A", aged=150, oldest=0.0), snap(3600.0, "B", aged=100, oldest=0.0)])
+    assert [(n.t, n.kind, n.connector, n.text, n.code) for n in b.recorder.notes if n.kind == "alert_raised"] == [
+        (3600.0, "alert_raised", "A", "Alert 'Messages have been delayed' (High): 250 messages across the tenant's "
+         "connectors queued over 1h (A, B); tenant admins notified", "450 4.4.316")]
+    [policy] = policies(b)
+    assert policy in b.firing_at(3600.0) and len(b.firing_at(3600.0)) == 3 and b.firing_at(3599.0) == []
+    per_connector = book(scope="connector")
+    per_connector.observe([snap(3600.0, "A", aged=250, oldest=0.0)])
+    assert [n.text for n in per_connector.recorder.notes if n.kind == "alert_raised"] == [
+        "Alert 'Messages have been delayed' (High): 250 messages on 'A' queued over 1h (A); tenant admins notified"]
+
+
 def test_insight_raised_when_oldest_message_crosses_the_hour() -> None:
     """The insight appears at the first evaluation after the oldest queued message has waited one hour."""
     r = run_text(scenario_text(duration="4h", faults=REFUSED))

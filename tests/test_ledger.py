@@ -263,3 +263,139 @@ def test_a_message_deferred_again_waits_longer() -> None:
     aged = ledger_with([500.0])
     aged.defer(aged.next_message(), 1000.0, get_policy("postfix"))
     assert aged.deferred == [(1500.0, 0)]
+
+
+def test_due_by_names_each_timer_that_falls_due() -> None:
+    """due_by(s) is True when, by s itself, the oldest waiting or ready message expires, a deferral timer
+    ends or a delay notice is due; False when none of them has come yet."""
+    expiring = ledger_with([0.0, 5.0])
+    assert expiring.due_by(24 * HOUR) and not expiring.due_by(24 * HOUR - 1)
+    ready = ledger_with([0.0, 5.0])
+    ready.waiting.popleft()
+    ready.ready.append(0)
+    ready.waiting.clear()
+    assert ready.due_by(24 * HOUR) and not ready.due_by(24 * HOUR - 1)
+    deferred = ledger_with([100.0])
+    deferred.waiting.clear()
+    deferred.deferred.append((400.0, 0))
+    assert deferred.due_by(400.0) and not deferred.due_by(399.0)
+    notice = ledger_with([100.0], delay=HOUR)
+    assert notice.due_by(HOUR + 100.0) and not notice.due_by(HOUR + 99.0)
+    notice.delay_notifications(HOUR + 100.0)
+    assert not notice.due_by(2 * HOUR)
+
+
+def test_waiting_ready_and_deferred_messages_expire_at_their_deadline() -> None:
+    """play_timers ends every message whose lifetime ran out, at arrival + lifetime, wherever it waits; a
+    deferral due after that deadline ends at the deadline too; a deferred message's count of tries goes."""
+    ledger, _, ndrs = traced([0.0, 10.0, 20.0, 30.0])
+    ledger.waiting.clear()
+    ledger.ready.append(1)
+    ledger.defer(2, 100.0, get_policy("exchange-online"))
+    ledger.deferred[:] = [(24 * HOUR + 500.0, 2)]
+    ledger.waiting.extend([0, 3])
+    ledger.play_timers(24 * HOUR + 600.0)
+    assert sorted((r.number, r.t) for r in ndrs) == [(0, 24 * HOUR), (1, 24 * HOUR + 10.0), (2, 24 * HOUR + 20.0),
+                                                     (3, 24 * HOUR + 30.0)]
+    assert ledger.queued() == 0 and ledger.tries == {} and ledger.expired == 4
+
+
+def test_the_exchange_server_preset_writes_its_own_expiry() -> None:
+    """Under the exchange-server preset an expired message gets 550 4.4.7 QUEUE.Expired."""
+    ndrs: list[NdrRecord] = []
+    ledger = MessageLedger(0, "c", [1], HOUR, None, HOUR, RetryState(get_policy("exchange-server")), Recorder(),
+                           None, ndrs.append)
+    ledger.store.arrival.append(0.0)
+    ledger.store.stream.append(0)
+    ledger.store.invalid.append(0)
+    ledger.store.status.append(QUEUED)
+    ledger.waiting.append(0)
+    ledger.play_timers(HOUR)
+    assert ndrs[0].recipients == ((0, "4.4.7", "550 4.4.7 QUEUE.Expired; message expired"),)
+
+
+def test_queued_mail_refused_after_an_unknown_recipient_s_ndr_skips_it() -> None:
+    """A message whose unknown recipients already had their NDR: a later refusal NDRs only the rest, counted
+    once each."""
+    ledger, trace, ndrs = traced([0.0], rcpts=3, invalid=1)
+    ledger.store.status[0] = INVALID_GONE
+    ledger.waiting.clear()
+    ledger.refuse(0, 50.0, at_arrival=False)
+    assert ledger.counters.ndr == 2 and ledger.counters.ndr_by_status == {"5.1.10": 2}
+    assert ledger.counters.times.ndr.count == 2 and ledger.counters.times.ndr.total == 100.0
+    assert [r.recipients for r in ndrs] == [((1, "5.1.10", codes.RECIPIENT_NOT_FOUND),
+                                             (2, "5.1.10", codes.RECIPIENT_NOT_FOUND))]
+    assert [e[4] for e in trace.events] == [1, 2]
+
+
+def test_a_delivered_message_s_time_in_the_system() -> None:
+    """The fast path records arrival-to-delivery once per message in the latency histogram and once more for
+    each further recipient."""
+    ledger, _, _ = traced([100.0], rcpts=3)
+    ledger.delivered(ledger.next_message(), 3, 0, 160.0, SENT)
+    ledger.flush_latency()
+    assert (ledger.latency.count, ledger.latency.total) == (1, 60.0)
+    times = ledger.counters.times.extra_delivered
+    assert (times.count, times.total) == (2, 120.0)
+
+
+def test_a_deferred_message_waits_for_its_own_time_not_its_number() -> None:
+    """The deferral heap is ordered by retry time: message 7, due at 1000 s, is not ready at 500 s."""
+    ledger = ledger_with([float(i) for i in range(8)])
+    ledger.waiting.remove(7)
+    ledger.deferred.append((1000.0, 7))
+    ledger.play_timers(500.0)
+    assert ledger.deferred == [(1000.0, 7)] and ledger.ready == []
+    ledger.play_timers(1000.0)
+    assert ledger.ready == [7]
+
+
+def test_a_reply_without_an_enhanced_status_bounces_as_5_0_0() -> None:
+    """A permanent reply with no enhanced status code (plain "550 ...") is counted and reported as 5.0.0."""
+    ledger, _, ndrs = traced([0.0])
+    ledger.fail(ledger.next_message(), 30.0, "550 Relaying denied", SENT)
+    assert ledger.counters.ndr_by_status == {"5.0.0": 1}
+    assert ndrs[0].recipients == ((0, "5.0.0", "550 Relaying denied"),)
+    assert (ledger.counters.times.ndr.count, ledger.counters.times.ndr.total) == (1, 30.0)
+
+
+def test_partly_delivered_messages_add_up() -> None:
+    """Two messages with an unknown recipient each: deliveries and NDRs add up over both, with their times in
+    the system; the SEND events carry the delivery time."""
+    ledger, trace, _ = traced([100.0, 200.0], rcpts=3, invalid=1)
+    ledger.delivered(ledger.next_message(), 3, 1, 160.0, SENT)
+    ledger.delivered(ledger.next_message(), 3, 1, 260.0, SENT)
+    c = ledger.counters
+    assert (c.delivered, c.ndr) == (4, 2)
+    assert (c.times.extra_delivered.count, c.times.extra_delivered.total) == (2, 120.0)
+    assert {e[0] for e in trace.events if e[1] == "SEND" and e[3] == 1} == {260.0}
+    fast, fast_trace, _ = traced([0.0], rcpts=2)
+    fast.delivered(fast.next_message(), 2, 0, 5.0, SENT)
+    assert [e[0] for e in fast_trace.events] == [5.0, 5.0]
+
+
+def test_a_delay_notice_lists_only_the_recipients_still_pending() -> None:
+    """A message whose unknown recipient already had its NDR: the delay notice lists the other two only."""
+    ledger, _, ndrs = traced([0.0], rcpts=3, invalid=1, delay=HOUR)
+    ledger.store.status[0] = INVALID_GONE
+    ledger.delay_notifications(HOUR)
+    assert [i for i, _, _ in ndrs[0].recipients] == [1, 2]
+
+
+def test_a_message_with_no_recipient_left_gets_no_notice() -> None:
+    """Refused or bounced when every recipient already had its NDR: nothing more is counted or sent."""
+    ledger, _, ndrs = traced([0.0, 1.0], rcpts=1, invalid=1)
+    for number in (0, 1):
+        ledger.store.status[number] = INVALID_GONE
+    ledger.waiting.clear()
+    ledger.refuse(0, 50.0, at_arrival=False)
+    ledger.loop(1, 50.0, codes.MAIL_LOOP)
+    assert ndrs == [] and ledger.counters.ndr == 0
+
+
+def test_an_old_message_that_bounces_leaves_the_aged_count_once() -> None:
+    """aged_messages counts queued messages older than `aged_after`; one that ends leaves it exactly once."""
+    ledger = ledger_with([0.0, 10.0, 20.0])
+    assert ledger.aged_messages(HOUR + 15.0) == 2
+    ledger.fail(0, HOUR + 16.0, "550 5.7.1 Relaying denied", SENT)
+    assert ledger.aged_messages(HOUR + 16.0) == 1 and ledger.aged_messages(HOUR + 25.0) == 2

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from mfi_sim import loads_scenario
+from mfi_sim import codes, loads_scenario
 from mfi_sim import queue as queue_module
 from mfi_sim.attempt import SessionSpec, open_session
 from mfi_sim.engine import Engine
 from mfi_sim.queue import ACTIVE, READY, RETRY, SUSPENDED, ConnectorQueue
+from mfi_sim.records import NdrRecord
 
 from helpers import Trace, scenario_text
 
@@ -281,3 +282,172 @@ def test_each_failed_retry_is_one_attempt_and_defers_everything_queued() -> None
         assert {(e[5], e[6], e[7]) for e in deferred} == {(error, "Pending", ("mail.contoso.com", "198.51.100.10"))}
     assert notes(engine, "queue_retry") == [(retry.history[0][0], "To on-premises",
                                              f"Queue 'To on-premises' went into Retry: {error}", "450 4.4.316")]
+
+
+def test_a_connector_that_uses_mx_sends_to_the_domain_s_mx_host() -> None:
+    """A connector with use_mx and no smart host looks up the recipient domain's MX (here mail.contoso.com)."""
+    text = scenario_text(duration="1h", rate="600/h", connector="use_mx = true")
+    _, q = build(text.replace('smart_hosts = ["mail.contoso.com"]\n', ""))
+    assert q.spec == SessionSpec(("contoso.com",), True, 25, "None", None)
+    q.advance(1800.0)
+    q.set_tls("EncryptionOnly", None)      # still by MX, now with TLS required
+    assert q.spec == SessionSpec(("contoso.com",), True, 25, "EncryptionOnly", None)
+    q.advance(3600.0)
+    assert q.last is None and q.counters.delivered == q.counters.received > 500
+
+
+@pytest.mark.parametrize("domain, code", [("mail.contoso.com", None), ("other.contoso.com", "450 4.7.320")])
+def test_a_connector_s_own_tls_setting_holds_from_the_start(domain: str, code: str | None) -> None:
+    """DomainValidation from the scenario: the certificate must name the connector's TLS domain, else every
+    connection fails its validation and nothing is delivered."""
+    _, q = build(scenario_text(duration="1h", rate="600/h",
+                               connector=f'tls = "DomainValidation"\ntls_domain = "{domain}"'))
+    q.advance(3600.0)
+    assert (q.last.code if q.last else None) == code
+    assert (q.counters.delivered > 500) == (code is None)
+
+
+def test_after_fix_now_turning_the_connector_off_and_on_changes_nothing() -> None:
+    """Fix now is final: turning the connector off and on again afterwards neither routes its mail anywhere
+    nor queues it again; every later message is still rejected on arrival, at its arrival time."""
+    trace = Trace()
+    engine = Engine(loads_scenario(scenario_text(duration="3h", rate="600/h", faults=refused("0s", "3h")),
+                                   "test.toml"), trace=trace)
+    q = engine.queues[0]
+    q.advance(3600.0)
+    q.apply_fix_now(3600.0)
+    q.set_enabled(False)
+    q.advance(5400.0)
+    q.set_enabled(True)
+    q.advance(7200.0)
+    c = q.counters
+    assert q.ledger.queued() == 0 and c.rejected + c.ndr == c.received and c.delivered == 0
+    assert q.status() == READY and notes(engine, "default_route") == []
+    rejected = [e for e in trace.events if e[1] == "FAIL" and e[5] == codes.RECIPIENT_REJECTED]
+    arrival = q.store.arrival
+    assert len(rejected) == c.rejected and all(e[0] == arrival[e[3]] > 3600.0 for e in rejected)
+
+
+def test_a_connector_turned_off_keeps_the_mail_its_mx_takes() -> None:
+    """Turned off, a connector whose domain's MX is an ordinary host keeps its queued mail for that MX (no
+    default-route note); when the domain becomes Authoritative the queued mail ends, counted once."""
+    engine, q = build(scenario_text(duration="2h", rate="600/h", faults=refused("0s", "2h")))
+    q.advance(3600.0)
+    queued = q.ledger.queued()
+    q.set_enabled(False)
+    assert q.ledger.queued() == queued and notes(engine, "default_route") == []
+    engine.set_accepted_domain("contoso.com", "Authoritative")
+    assert q.ledger.queued() == 0 and [n[2].split(":")[1] for n in notes(engine, "default_route")] == [
+        f" {queued} queued messages for its domains end on the default route (rejected for an Authoritative domain, or "
+        "a mail loop when the MX points back at the service)"]
+
+
+def test_get_queue_counts_the_messages_on_the_wire() -> None:
+    """Under heavy load the connections are busy: the message count includes one per busy connection (at the
+    instant asked), and the queue is Active whenever it holds any."""
+    _, q = build(scenario_text(duration="1h", rate="36000/h"))
+    seen_busy = False
+    for step in range(1, 200):
+        q.advance(step * 7.3)
+        busy = q.pool.busy(q.now)
+        assert q.queued_messages() == q.ledger.queued() + busy
+        assert q.queued_messages(at=q.now + 3600.0) == q.ledger.queued()
+        assert q.status() == (ACTIVE if q.queued_messages() else READY)
+        seen_busy = seen_busy or (busy > 0 and q.ledger.queued() == 0)
+    assert seen_busy
+
+
+def test_delay_notices_go_out_while_the_queue_is_in_retry() -> None:
+    """With delay_notification = 30m, a message still queued 30 minutes after arrival gets one notice."""
+    _, q = build(scenario_text(duration="2h", rate="600/h", faults=refused("10m", "2h"),
+                               tenant='delay_notification = "30m"'))
+    q.advance(3600.0)
+    waited = sum(1 for a in q.store.arrival if a <= 1800.0 and a > 590.0)
+    assert abs(q.counters.delay_notifications - waited) <= 2 and waited > 150
+
+
+def test_the_deepest_queue_counts_deferred_messages() -> None:
+    """max_queue_depth counts waiting, ready-again and deferred messages (a 4xx to RCPT defers many)."""
+    fault = ('[[faults]]\nkind = "smtp_reply"\ntarget = "198.51.100.10"\nstage = "rcpt"\n'
+             'reply = "451 4.7.500 Server busy"\nstart = "10m"\nduration = "30m"')
+    _, q = build(scenario_text(duration="2h", rate="3600/h", faults=fault))
+    deepest = 0
+    for step in range(1, 121):
+        q.advance(step * 30.0)
+        deepest = max(deepest, len(q.ledger.deferred) + len(q.ledger.ready) + len(q.ledger.waiting))
+    assert len(q.ledger.deferred) == 0 and deepest > 100
+    assert deepest <= q.counters.max_queue_depth <= deepest + 25
+
+
+def test_a_transcript_on_one_busy_connection_changes_nothing_and_shows_the_reuse() -> None:
+    """One connection carrying 20 messages a session, at 3600/h: the watched path keeps the same counts, busy
+    time, queue depth and latencies; attempt 5 is recorded on the reused session, attempt 0 (the first
+    failure) is none here."""
+    text = scenario_text(duration="1h", rate="3600/h", connector="max_connections = 1\nmessages_per_connection = 20")
+    seen = []
+    for capture in (None, 5):
+        q = Engine(loads_scenario(text.replace('service_time = "200ms"', 'service_time = "900ms"'), "test.toml"),
+                   capture=capture).queues[0]
+        q.advance(3600.0)
+        q.flush_latency()
+        c = q.counters
+        seen.append((c.attempts, c.delivered, c.max_queue_depth, round(c.busy_s, 6), q.latency.count,
+                     round(q.latency.total, 6)))
+    assert seen[0] == seen[1] and seen[0][2] > 5
+    lines = q.transcript_lines
+    assert lines is not None and lines[0].endswith(" attempt 5 for message 4")
+    assert lines[1] == "=== Reusing the open connection to mail.contoso.com [198.51.100.10]"
+    assert lines[-1] == "=== Outcome: 250 2.6.0 Queued mail for delivery"
+
+
+def test_the_first_failure_s_transcript_names_its_attempt_and_message() -> None:
+    """capture 0 records the first failed attempt: the attempt's number (one per message so far, plus this
+    one), the message, the server tried and the refusal."""
+    q = Engine(loads_scenario(scenario_text(duration="1h", rate="600/h", faults=refused("10m", "20m")), "test.toml"),
+               capture=0).queues[0]
+    q.advance(3600.0)
+    lines = q.transcript_lines
+    assert lines is not None
+    first = sum(1 for a in q.store.arrival if a < 600.0)
+    assert lines[0].endswith(f" attempt {first + 1} for message {first}")
+    assert lines[1] == "=== Trying mail.contoso.com:25..." and lines[-1].startswith("=== Outcome: 450 4.4.316 ")
+    opened = Engine(loads_scenario(scenario_text(duration="1h", rate="600/h"), "test.toml"), capture=3).queues[0]
+    opened.advance(600.0)
+    assert opened.transcript_lines is not None and opened.transcript_lines[0].endswith(" attempt 3 for message 2")
+    assert "=== Connected to 198.51.100.10." in opened.transcript_lines
+    assert opened.transcript_lines[-1] == "=== Outcome: 250 2.6.0 Queued mail for delivery"
+
+
+def test_every_recipient_received_is_one_receive_event() -> None:
+    """With a trace, intake writes one RECEIVE per recipient of each new message, at its arrival."""
+    trace = Trace()
+    engine = Engine(loads_scenario(scenario_text(duration="1h", rate="600/h", traffic="recipients_per_message = 2"),
+                                   "test.toml"), trace=trace)
+    q = engine.queues[0]
+    q.advance(600.0)
+    received = [e for e in trace.events if e[1] == "RECEIVE"]
+    arrival = q.store.arrival
+    assert len(received) == 2 * len(arrival) == q.counters.received > 100
+    assert received[:4] == [(arrival[n], "RECEIVE", 0, n, k, "Message received by the service", "Pending", None)
+                            for n in (0, 1) for k in (0, 1)]
+
+
+def test_an_attempt_that_would_end_after_the_deadline_expires_at_the_deadline() -> None:
+    """Lifetime 20 minutes, 10-minute sessions after a 15-minute outage: a message whose attempt would finish
+    after its expiry expires at arrival + 20 minutes exactly (SPEC 1.2), and every message is accounted for."""
+    ndrs: list[NdrRecord] = []
+    text = scenario_text(duration="1h", rate="60/h", faults=refused("0s", "15m"), tenant='message_expiration = "20m"',
+                         server='service_time = "10m"').replace('service_time = "200ms"\n', "")
+    q = Engine(loads_scenario(text, "test.toml"), on_ndr=ndrs.append).queues[0]
+    q.advance(3600.0)
+    c, arrival = q.counters, q.store.arrival
+    assert q.expired > 5 and len(ndrs) == q.expired == len({r.number for r in ndrs})
+    assert all(r.t == arrival[r.number] + 1200.0 for r in ndrs)
+    assert c.delivered + q.expired + q.ledger.queued() == c.received   # (delivered counts those on the wire)
+
+
+def test_busy_time_is_the_time_spent_sending() -> None:
+    """busy_s adds each attempt's time on the wire: about the mean service time (200 ms) per message."""
+    _, q = build(scenario_text(duration="1h", rate="3600/h"))
+    q.advance(3600.0)
+    assert 0.18 < q.counters.busy_s / q.counters.delivered < 0.22

@@ -123,3 +123,42 @@ def test_attempts_since_lists_the_failed_retries_from_an_instant() -> None:
     row = (REFUSED.server_name, REFUSED.last_error)
     assert state.attempts_since(400.0) == ((400.0, *row), (1000.0, *row))
     assert state.attempts_since(1001.0) == () and len(state.attempts_since(0.0)) == 3
+
+
+def test_nothing_is_on_record_before_the_first_failure() -> None:
+    """A new state has no retry times, no last error and nothing pending (Get-Queue shows empty fields)."""
+    state = RetryState(get_policy("exchange-online"))
+    assert (state.first_retry, state.last_retry, state.last, state.last_error_time, state.pending_outcome) == (
+        None, None, None, None, None)
+    state.connection_failed(REFUSED, 3.0)
+    assert state.last_error_time == 3.0
+    state.take_pending()
+    assert state.pending_outcome is None
+
+
+def test_the_retry_instant_itself_is_no_longer_waiting() -> None:
+    """At the retry time the queue tries again: not waiting any more, and that retry is not "next"."""
+    state = RetryState(get_policy("exchange-online"))
+    state.connection_failed(REFUSED, 10.0)
+    state.enter(*state.take_pending())
+    at = state.retry_at
+    assert at is not None and state.waiting(at - 0.001) and not state.waiting(at)
+    assert state.next_retry(at - 0.001) == at and state.next_retry(at) is None
+
+
+def test_of_two_failures_ending_together_the_first_recorded_takes_effect() -> None:
+    """Two attempts failing at the same instant: the one recorded first is the pending failure."""
+    timeout = Outcome(False, codes.CONNECTION_TIMED_OUT, "timed out", "mail.contoso.com", "198.51.100.10", 25, 0.05)
+    state = RetryState(get_policy("exchange-online"))
+    state.connection_failed(REFUSED, 7.0)
+    state.connection_failed(timeout, 7.0)
+    assert state.take_pending() == (7.0, REFUSED) and state.last is timeout
+
+
+def test_a_failure_with_no_server_is_listed_without_one() -> None:
+    """A failure before any server was reached (DNS) goes into the history with an empty server name."""
+    dns = Outcome(False, codes.DNS_QUERY_FAILED, "nonexistent domain", None, None, 25, 0.0)
+    state = RetryState(get_policy("exchange-online"))
+    state.connection_failed(dns, 1.0)
+    state.enter(*state.take_pending())
+    assert state.history == [(1.0, "", dns.last_error)]
