@@ -64,7 +64,9 @@ def _backlog(q: ConnectorQueue, t1: float) -> None:
         number = waiting[0]
         r = arrival[number]
         f0, slot = free[0]
-        s = f0 if f0 > now else now        # the message waits (r <= now): it starts when the connection is free
+        s = f0 if f0 > r else r      # when both the message (taken in, perhaps ahead of the clock) and the
+        if s < now:                  # connection are ready, and not before the clock
+            s = now
         sess = session[slot]
         if s >= t1 or r + expiration <= s or sess is None or left[slot] <= 0 or r > f0 + KEEPALIVE:
             break       # the horizon, an expiry, or a new connection: the general loop

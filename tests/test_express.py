@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from mfi_sim import express, loads_scenario
@@ -83,10 +83,25 @@ def workloads(draw: st.DrawFn) -> tuple[str, list[float]]:
     return text, stops
 
 
+#: Found by the property below (under mutmut): the intake takes a message in ahead of the clock when the queue
+#: is empty, so a waiting message may not have arrived yet; starting it at the connection's free time instead of
+#: its arrival made one latency 0.385 s short (the JSON, rounded, did not show it).
+AHEAD_OF_THE_CLOCK = (scenario_text(
+    duration="4h", rate="5253/h", seed=351763,
+    tenant='message_expiration = "594m"\nretry = ["20m"]\ndelay_notification = "off"',
+    connector="max_connections = 2\nmessages_per_connection = 33",
+    traffic='invalid_recipient_fraction = 0.2\nbursts = [{ at = "103m", count = 102 }]',
+    faults='[[faults]]\nkind = "smtp_reply"\nstage = "rcpt"\nreply = "451 4.7.500 Busy"\ntarget = "198.51.100.10"\n'
+           'start = "145m"\nduration = "61m"\nprobability = 0.3\n',
+    extra='[alerts]\nevaluate_every = "5m"\nqueued_for = "88m"'),
+    [2.5e-112, 2456.082287328756, 3053.1270125562182, 3729.699237343392, 4856.4362125125745, 10812.252195633055])
+
+
 # No shrinking: a failing example is printed as drawn, in seconds rather than minutes.
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(workloads())
+@example(AHEAD_OF_THE_CLOCK)
 def test_the_lane_changes_nothing(work: tuple[str, list[float]]) -> None:
     """Same JSON, same NDRs, and the same clock, attempts and peak depth at every intermediate advance,
     with the lane open and with every message through the general loop."""
