@@ -128,6 +128,18 @@ def test_a_busy_queue_in_the_lane(connections: int, service: str, expiration: st
     assert general[2][0][2] > 1
 
 
+def test_the_peak_of_a_light_queue_is_measured_in_the_lane() -> None:
+    """Eight connections, little queueing: the peak (one arrival plus the busy connections) is reached while
+    arrivals go at once, where the lane counts busy connections only when its bound says the peak could move."""
+    text = scenario_text(duration="1h", rate="7200/h", tenant='delay_notification = "off"',
+                         connector="max_connections = 8\nmessages_per_connection = 100000",
+                         ).replace('service_time = "200ms"', 'service_time = "300ms"')
+    with lane_closed():
+        general = run(text, [3600.0])
+    assert run(text, [3600.0]) == general
+    assert general[2] == [(3600.0, 7138, 6)]
+
+
 def carried(fn: Callable[..., None], into: list[int]) -> Callable[..., None]:
     """`fn`, counting the attempts it makes."""
     def counting(q: Any, t1: float) -> None:
