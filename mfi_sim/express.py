@@ -5,7 +5,8 @@ Two cases carry almost every message of a long run: an idle queue, where each ar
 free and goes at once (`_arrivals`), and a backlog draining after an outage, where the oldest message takes the
 next connection to come free (`_backlog`). Anything else (a new connection, a deferral, a retry, an expiry,
 arrivals at the same instant, the horizon `t1`) hands back to the general loop, which calls `serve` again on
-its next turn. The lane is closed while a trace, a transcript, delay notices or a message-stage fault are on.
+its next turn. Delay notices due on the way are sent where the general loop sends them (before the attempt that
+passes their time). The lane is closed while a trace, a transcript or a message-stage fault are on.
 """
 from __future__ import annotations
 
@@ -28,8 +29,7 @@ INF = math.inf
 
 def open_for(q: ConnectorQueue) -> bool:
     """Whether the lane may run during this advance: nothing is watching single attempts."""
-    return q._slow is None and q.transcript is None and q.ledger.trace is None \
-        and q.ledger.delay_notification is None
+    return q._slow is None and q.transcript is None and q.ledger.trace is None
 
 
 def serve(q: ConnectorQueue, t1: float) -> None:
@@ -58,6 +58,7 @@ def _backlog(q: ConnectorQueue, t1: float) -> None:
     rcpts, expiration, delivered, latencies = ledger.rcpts, ledger.expiration, ledger.delivered, ledger.lat_buf
     free, left, session = pool.free, pool.left, pool.session
     aged_ptr = ledger.aged_ptr
+    notice_at = ledger.next_notice()
     rnd = q.rng.random
     now = q.now
     while waiting:
@@ -73,6 +74,11 @@ def _backlog(q: ConnectorQueue, t1: float) -> None:
         if intake.next_arrival <= s:
             q.now = now
             q._pull(s)      # arrivals before this start join the line (the peak depth is measured there)
+            if notice_at == INF:
+                notice_at = ledger.next_notice()
+        if notice_at <= s:      # delay notices due by this start go first, as the general loop sends them
+            ledger.delay_notifications(s)
+            notice_at = ledger.next_notice()
         now = s
         waiting.popleft()
         done_at = s - log(1.0 - rnd()) * sess.server.config.service_time  # type: ignore[union-attr]
@@ -98,7 +104,8 @@ def _backlog(q: ConnectorQueue, t1: float) -> None:
 
 def _arrivals(q: ConnectorQueue, t1: float) -> None:
     """The queue is empty: each arrival that finds an open connection free goes at once, without joining the
-    line. The arrivals come straight from the intake's drawn-ahead buffer."""
+    line. The arrivals come straight from the intake's drawn-ahead buffer. No delay notice can fall due here:
+    with nothing waiting or deferred, every earlier message has finished."""
     intake, ledger, pool = q.intake, q.ledger, q.pool
     times, streams, i = intake.times, intake.streams, intake.pos
     end = len(times)

@@ -23,6 +23,7 @@ __all__ = ["MessageLedger"]
 
 #: The status of every recipient-not-found NDR.
 NOT_FOUND = codes.RECIPIENT_NOT_FOUND_STATUS
+INF = float("inf")
 #: Latencies are buffered and added to the histogram this many at a time.
 LATENCY_BATCH = 4096
 
@@ -268,6 +269,13 @@ class MessageLedger:
             self.on_ndr(NdrRecord(t, self.index, number, tuple((i, status, reply) for i in range(first, n)),
                                   outcome.server_name if outcome else None, self.retry.last_error_time,
                                   attempts=attempts))
+
+    def next_notice(self) -> float:
+        """When the next delay notice could fall due (for the oldest message not looked at yet), or infinity."""
+        wait, p = self.delay_notification, self.delay_ptr
+        if wait is None or p >= len(self.store.arrival):
+            return INF
+        return self.store.arrival[p] + wait
 
     def delay_notifications(self, t: float) -> None:
         """Messages still queued `delay_notification` after arrival: a delay DSN to the sender (Action: delayed)."""

@@ -2,6 +2,7 @@
 bulk of the messages of a healthy queue and of a backlog draining after an outage."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +16,7 @@ from mfi_sim.engine import Engine
 from mfi_sim.output.json_result import result_json
 from mfi_sim.records import NdrRecord, QueueSnapshot
 
-from helpers import scenario_text
+from helpers import Trace, scenario_text
 
 
 #: Connection-level faults (the queue goes into Retry) and message-level ones (a 4xx defers one message, with
@@ -71,7 +72,7 @@ def workloads(draw: st.DrawFn) -> tuple[str, list[float]]:
     text = scenario_text(
         duration=f"{hours}h", rate=f"{draw(st.integers(60, 20000))}/h",
         tenant=f'message_expiration = "{draw(st.integers(2, 600))}m"\nretry = ["{draw(st.integers(1, 20))}m"]\n'
-               f'delay_notification = "off"',
+               f'delay_notification = "{draw(st.sampled_from(["off", "1m", "20m", "2h"]))}"',
         connector=f"max_connections = {draw(st.integers(1, 6))}\n"
                   f"messages_per_connection = {draw(st.integers(1, 200))}",
         traffic=f"recipients_per_message = {draw(st.sampled_from([1, 1, 1, 2]))}\n"
@@ -140,6 +141,33 @@ def test_the_peak_of_a_light_queue_is_measured_in_the_lane() -> None:
     assert general[2] == [(3600.0, 7138, 6)]
 
 
+def test_delay_notices_due_while_the_backlog_drains() -> None:
+    """A 30-minute refusal with delay notices after 1 minute: the messages still waiting when their notice falls
+    due during the drain get it, sent before the lane delivers them, as the general loop sends it."""
+    text = scenario_text(duration="3h", rate="7200/h", tenant='delay_notification = "1m"\nretry = ["5m"]',
+                         connector="max_connections = 2\nmessages_per_connection = 1000",
+                         faults='[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\n'
+                                'start = "30m"\nduration = "30m"\n')
+    with lane_closed():
+        general = run(text, [])
+    assert run(text, []) == general
+    assert json.loads(general[0])["connectors"][0]["delay_notifications"] == 4290
+
+
+def test_a_notice_for_mail_that_arrives_while_the_backlog_drains() -> None:
+    """A burst queued behind a refusal, and little other mail: every message that had one got its notice before
+    the drain, and a message arriving during the drain waits behind the burst long enough to get its own."""
+    text = scenario_text(duration="3h", rate="6/h", tenant='delay_notification = "1m"\nretry = ["5m"]',
+                         connector="max_connections = 1\nmessages_per_connection = 100000",
+                         traffic='bursts = [{ at = "40m", count = 2000 }]',
+                         faults='[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\n'
+                                'start = "30m"\nduration = "30m"\n',
+                         ).replace('service_time = "200ms"', 'service_time = "1s"')
+    with lane_closed():
+        general = run(text, [])
+    assert run(text, []) == general
+
+
 def carried(fn: Callable[..., None], into: list[int]) -> Callable[..., None]:
     """`fn`, counting the attempts it makes."""
     def counting(q: Any, t1: float) -> None:
@@ -170,11 +198,11 @@ def test_the_lane_carries_the_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_lane_is_closed_while_watched() -> None:
-    """A trace, a transcript or delay notices need the general loop's per-attempt steps."""
-    text = scenario_text(duration="1h", tenant='delay_notification = "off"')
+    """A trace or a transcript needs the general loop's per-attempt steps; delay notices do not."""
+    text = scenario_text(duration="1h", tenant='delay_notification = "30m"')
     engine = Engine(loads_scenario(text, "lane.toml"))
     assert express.open_for(engine.queues[0])
-    noticed = Engine(loads_scenario(scenario_text(duration="1h", tenant='delay_notification = "30m"'), "lane.toml"))
-    assert not express.open_for(noticed.queues[0])
     captured = Engine(loads_scenario(text, "lane.toml"), capture=1)
     assert not express.open_for(captured.queues[0])
+    traced = Engine(loads_scenario(text, "lane.toml"), trace=Trace())
+    assert not express.open_for(traced.queues[0])
