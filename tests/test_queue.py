@@ -18,41 +18,40 @@ def build(text: str) -> tuple[Engine, ConnectorQueue]:
     return engine, engine.queues[0]
 
 
-def test_a_session_carries_exactly_messages_per_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Steady mail with no idle gap as long as the 2 s keep-alive: a new session every 20th message, exactly."""
-    opened = []
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        opened.append(args[2])
-        return open_session(*args, **kwargs)
-
-    monkeypatch.setattr(queue_module, "open_session", counting)
-    text = scenario_text(duration="30m", rate="36000/h", connector="max_connections = 1\nmessages_per_connection = 20")
-    _, q = build(text.replace('service_time = "200ms"', 'service_time = "20ms"'))
-    q.advance(1800.0)
-    assert q.counters.attempts > 17000
-    assert len(opened) == -(-q.counters.attempts // 20)
-
-
 def refused(start: str, duration: str) -> str:
     return (f'[[faults]]\nkind = "connection_refused"\ntarget = "198.51.100.10"\nstart = "{start}"\n'
             f'duration = "{duration}"')
 
 
-def test_open_sessions_carry_several_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With one connection and steady mail, a new session opens once per `messages_per_connection` messages."""
-    opened = []
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The instants at which the queue opens a new session (open_session, counted)."""
+    instants: list[float] = []
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        opened.append(args[2])
+        instants.append(args[2])
         return open_session(*args, **kwargs)
 
     monkeypatch.setattr(queue_module, "open_session", counting)
+    return instants
+
+
+def test_open_sessions_carry_several_messages(opened: list[float]) -> None:
+    """With one connection and steady mail, a new session opens once per `messages_per_connection` messages."""
     text = scenario_text(duration="1h", rate="3600/h", connector="max_connections = 1\nmessages_per_connection = 20")
     _, q = build(text.replace('service_time = "200ms"', 'service_time = "900ms"'))
     q.advance(3600.0)
     assert q.counters.attempts > 3000
     assert q.counters.attempts / 20 <= len(opened) < q.counters.attempts / 5
+
+
+def test_a_session_carries_exactly_messages_per_connection(opened: list[float]) -> None:
+    """Steady mail with no idle gap as long as the 2 s keep-alive: a new session every 20th message, exactly."""
+    text = scenario_text(duration="30m", rate="36000/h", connector="max_connections = 1\nmessages_per_connection = 20")
+    _, q = build(text.replace('service_time = "200ms"', 'service_time = "20ms"'))
+    q.advance(1800.0)
+    assert q.counters.attempts > 17000
+    assert len(opened) == -(-q.counters.attempts // 20)
 
 
 def test_a_postfix_queue_retries_11_times_in_a_7_hour_outage() -> None:
