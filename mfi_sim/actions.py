@@ -97,6 +97,13 @@ def _queue(ctx: ActionContext, action: Action) -> ConnectorQueueLike:
 
 
 # ---------------------------------------------------------------------------------------------- tenant side
+class NeverRefused:
+    """An action kind the service always accepts (only Fix now and resolving an alert can be refused)."""
+
+    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
+        return None
+
+
 class FixNow:
     """Fix now in the insight: only while the connector's insight shows 450 4.4.316 (the seed: the button is in
     that alert). The queue's reaction is the queue's (`apply_fix_now`)."""
@@ -118,16 +125,13 @@ class FixNow:
         _queue(ctx, action).apply_fix_now(t)
 
 
-class SetEnabled:
+class SetEnabled(NeverRefused):
     """Turns a connector off or on."""
 
     propagates = True
 
     def __init__(self, on: bool) -> None:
         self.on = on
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         return f"Admin turns connector '{action.connector}' {'on' if self.on else 'off'}"
@@ -136,13 +140,10 @@ class SetEnabled:
         _queue(ctx, action).set_enabled(self.on)
 
 
-class SetSmartHosts:
+class SetSmartHosts(NeverRefused):
     """Points a connector at new smart hosts (open connections finish first)."""
 
     propagates = True
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         return f"Admin sets the smart hosts of '{action.connector}' to {', '.join(action.smart_hosts)}"
@@ -151,13 +152,10 @@ class SetSmartHosts:
         _queue(ctx, action).set_smart_hosts(action.smart_hosts)
 
 
-class SetTls:
+class SetTls(NeverRefused):
     """Changes a connector's TLS setting (and the domain its certificate must carry)."""
 
     propagates = True
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         return (f"Admin sets the TLS setting of '{action.connector}' to {action.tls}"
@@ -167,14 +165,11 @@ class SetTls:
         _queue(ctx, action).set_tls(action.tls or "None", action.tls_domain)
 
 
-class SetAcceptedDomain:
+class SetAcceptedDomain(NeverRefused):
     """Set-AcceptedDomain: Authoritative (every recipient has a cloud mailbox) or InternalRelay (some live on
     premises). With a connector off, an Authoritative domain's unknown recipients are rejected (5.1.10)."""
 
     propagates = True
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         return f"Admin sets the accepted domain {action.domain} to {action.domain_type}"
@@ -184,13 +179,10 @@ class SetAcceptedDomain:
 
 
 # ---------------------------------------------------------------------------------------------- destination side
-class SetDnsRecord:
+class SetDnsRecord(NeverRefused):
     """Changes a DNS record at once; resolvers keep the old answer until its TTL runs out."""
 
     propagates = False
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         return (f"Admin changes DNS: {action.name} {action.type} {action.value} (TTL {action.ttl} s); resolvers "
@@ -200,13 +192,10 @@ class SetDnsRecord:
         ctx.world.resolver.set_record(action.name or "", action.type or "A", action.value or "", action.ttl)
 
 
-class RenewCertificate:
+class RenewCertificate(NeverRefused):
     """Installs a new certificate on a server at once."""
 
     propagates = False
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         server = ctx.world.server(action.target or "")
@@ -223,13 +212,10 @@ class RenewCertificate:
         ctx.watch_certificate(server.address, action.not_after)
 
 
-class ClearFault:
+class ClearFault(NeverRefused):
     """Ends a fault at once (the admin fixed what it stands for)."""
 
     propagates = False
-
-    def refusal(self, ctx: ActionContext, action: Action) -> str | None:
-        return None
 
     def describe(self, ctx: ActionContext, action: Action) -> str:
         index = action.fault or 0

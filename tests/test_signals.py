@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,18 @@ def _wait_for_staging(out: Path, proc: subprocess.Popen[bytes], seconds: float =
     raise AssertionError("the command never started writing")
 
 
+def _interrupt(proc: subprocess.Popen[bytes], sig: signal.Signals, until_ready: Callable[[], object]) -> None:
+    """Waits with `until_ready`, signals the process, and checks it exits as EXPECTED, without a traceback."""
+    try:
+        until_ready()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == EXPECTED[sig], err
+    assert b"Traceback" not in err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_to_run_with_every_output_leaves_only_the_old_files(sig: signal.Signals, tmp_path: Path) -> None:
     """A signalled `run` exits 143 (SIGTERM) or 130 (SIGINT), leaves no .part file or NDR folder, and an
@@ -44,15 +57,7 @@ def test_signal_to_run_with_every_output_leaves_only_the_old_files(sig: signal.S
     proc = _start(["run", str(scenario), "--quiet", "--json", "r.json", "--events", "e.jsonl", "--trace", "t.csv",
                    "--report", "r.html", "--queue-snapshots", "q.jsonl", "--metrics", "m.txt",
                    "--promtool-series", "p.yml", "--ndr-dir", "ndr"], cwd=out)
-    try:
-        _wait_for_staging(out, proc)
-        time.sleep(0.5)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == EXPECTED[sig], err
-    assert b"Traceback" not in err
+    _interrupt(proc, sig, lambda: (_wait_for_staging(out, proc), time.sleep(0.5)))
     assert sorted(p.name for p in out.iterdir()) == ["r.json"]
     assert (out / "r.json").read_text() == "old\n"
 
@@ -66,13 +71,9 @@ def test_signal_to_sweep_leaves_no_csv(sig: signal.Signals, tmp_path: Path) -> N
     scenario.write_text(scenario_text(duration="20d", rate="3/s"))
     proc = _start(["sweep", str(scenario), "--set", "traffic.rate=3/s,4/s", "--workers", "2", "--quiet",
                    "--csv", "rows.csv"], cwd=out)
-    try:
+    def running_a_while() -> None:
         time.sleep(3)
         assert proc.poll() is None, "the sweep ended before the signal"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == EXPECTED[sig], err
-    assert b"Traceback" not in err
+
+    _interrupt(proc, sig, running_a_while)
     assert list(out.iterdir()) == []
